@@ -1,0 +1,49 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "bfq",
+    products: [
+        .executable(name: "bfq", targets: ["bfq"]),
+        .library(name: "BFQCore", targets: ["BFQCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CZstd",
+            pkgConfig: "libzstd",
+            providers: [.apt(["libzstd-dev"])]
+        ),
+        .systemLibrary(
+            name: "CJSONC",
+            pkgConfig: "json-c",
+            providers: [.apt(["libjson-c-dev"])]
+        ),
+        .target(
+            name: "CBFQShims",
+            cSettings: [.unsafeFlags(["-O3"])]
+        ),
+        .target(
+            name: "BFQCore",
+            dependencies: ["CJSONC", "CZstd", "CBFQShims"]
+        ),
+        .executableTarget(
+            name: "bfq",
+            dependencies: [
+                "BFQCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "BFQCoreTests",
+            dependencies: ["BFQCore"]
+        ),
+        .testTarget(
+            name: "BFQEndToEndTests",
+            dependencies: ["BFQCore"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)
