@@ -108,10 +108,6 @@ void bfq_f64_to_f32(const double *src, float *dst, size_t n) {
     for (size_t i = 0; i < n; i++) dst[i] = (float)src[i];
 }
 
-void bfq_f32_to_f64(const float *src, double *dst, size_t n) {
-    for (size_t i = 0; i < n; i++) dst[i] = (double)src[i];
-}
-
 static float f8_value(uint8_t b, int e5m2) {
     int sign = b >> 7;
     float v;

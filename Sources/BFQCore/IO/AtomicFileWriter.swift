@@ -35,7 +35,7 @@ public final class AtomicFileWriter {
         let descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard descriptor >= 0 else { throw FileError.cannotWrite(path: path, errno: errno) }
         fd = descriptor
-        temporaryPath = String(cString: template)
+        temporaryPath = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         fchmod(fd, 0o644)
         buffer = .allocate(byteCount: bufferSize, alignment: 4096)
         InterruptCleanup.register(temporaryPath)

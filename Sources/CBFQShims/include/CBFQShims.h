@@ -10,7 +10,6 @@ void bfq_f32_to_f16(const float *src, uint16_t *dst, size_t n);
 void bfq_bf16_to_f32(const uint16_t *src, float *dst, size_t n);
 void bfq_f32_to_bf16(const float *src, uint16_t *dst, size_t n);
 void bfq_f64_to_f32(const double *src, float *dst, size_t n);
-void bfq_f32_to_f64(const float *src, double *dst, size_t n);
 /// Decodes float8 (e4m3fn when `e5m2` is 0, e5m2 otherwise) to f32.
 void bfq_f8_to_f32(const uint8_t *src, float *dst, size_t n, int e5m2);
 

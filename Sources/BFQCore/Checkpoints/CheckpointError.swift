@@ -1,0 +1,20 @@
+/// Failures that concern a checkpoint as a whole rather than one format's bytes.
+public enum CheckpointError: Error, CustomStringConvertible, Equatable {
+    case unknownFormat(path: String)
+    case unsupportedOutputExtension(path: String)
+    case noTensorsMatch(path: String, prefix: String)
+    case duplicateOutputName(path: String, tensor: String)
+
+    public var description: String {
+        switch self {
+        case let .unknownFormat(path):
+            return "\(path): not a safetensors or PyTorch checkpoint (format not recognised from its first bytes)"
+        case let .unsupportedOutputExtension(path):
+            return "\(path): output extension must be .safetensors, .ckpt, .pt, .pth or .bin"
+        case let .noTensorsMatch(path, prefix):
+            return "\(path): no tensor name starts with \"\(prefix)\""
+        case let .duplicateOutputName(path, tensor):
+            return "\(path): two tensors would both be written as \(tensor)"
+        }
+    }
+}

@@ -1,0 +1,93 @@
+/// Finds duplicate keys (and keys holding NUL, which json-c cannot keep apart) in a JSON text that json-c
+/// has already accepted. json-c keeps only the last of two equal keys, so this has to look at the text itself.
+enum JSONKeyScanner {
+    private struct Container {
+        var isObject: Bool
+        var expectingKey: Bool
+        var keys: Set<[UInt8]>
+    }
+
+    static func checkNoDuplicateKeys(_ text: UnsafeRawBufferPointer) throws {
+        var stack: [Container] = []
+        var index = 0
+        while index < text.count {
+            let byte = text[index]
+            switch byte {
+            case UInt8(ascii: "{"):
+                stack.append(Container(isObject: true, expectingKey: true, keys: []))
+                index += 1
+            case UInt8(ascii: "["):
+                stack.append(Container(isObject: false, expectingKey: false, keys: []))
+                index += 1
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                _ = stack.popLast()
+                index += 1
+            case UInt8(ascii: ","):
+                if !stack.isEmpty, stack[stack.count - 1].isObject { stack[stack.count - 1].expectingKey = true }
+                index += 1
+            case UInt8(ascii: "\""):
+                let start = index
+                let (decoded, next) = try decodeString(text, from: index)
+                index = next
+                if !stack.isEmpty, stack[stack.count - 1].isObject, stack[stack.count - 1].expectingKey {
+                    stack[stack.count - 1].expectingKey = false
+                    if decoded.contains(0) {
+                        throw JSONError.syntax(offset: start, reason: "object key contains a NUL character")
+                    }
+                    if !stack[stack.count - 1].keys.insert(decoded).inserted {
+                        throw JSONError.duplicateKey(key: String(decoding: decoded, as: UTF8.self), offset: start)
+                    }
+                }
+            default:
+                index += 1
+            }
+        }
+    }
+
+    /// Decodes the string literal starting at the quote at `start`; returns its UTF-8 bytes and the index after it.
+    private static func decodeString(_ text: UnsafeRawBufferPointer, from start: Int) throws -> ([UInt8], Int) {
+        var out: [UInt8] = []
+        var index = start + 1
+        while index < text.count {
+            let byte = text[index]
+            if byte == UInt8(ascii: "\"") { return (out, index + 1) }
+            guard byte == UInt8(ascii: "\\") else {
+                out.append(byte)
+                index += 1
+                continue
+            }
+            guard index + 1 < text.count else { break }
+            let escape = text[index + 1]
+            index += 2
+            switch escape {
+            case UInt8(ascii: "b"): out.append(0x08)
+            case UInt8(ascii: "f"): out.append(0x0C)
+            case UInt8(ascii: "n"): out.append(0x0A)
+            case UInt8(ascii: "r"): out.append(0x0D)
+            case UInt8(ascii: "t"): out.append(0x09)
+            case UInt8(ascii: "u"):
+                guard var scalar = hex4(text, at: index) else { throw JSONError.syntax(offset: index, reason: "bad \\u escape") }
+                index += 4
+                if (0xD800 ..< 0xDC00).contains(scalar), index + 6 <= text.count, text[index] == UInt8(ascii: "\\"),
+                   text[index + 1] == UInt8(ascii: "u"), let low = hex4(text, at: index + 2), (0xDC00 ..< 0xE000).contains(low)
+                {
+                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                    index += 6
+                }
+                out.append(contentsOf: Array(String(Character(Unicode.Scalar(scalar) ?? "\u{FFFD}")).utf8))
+            default: out.append(escape)
+            }
+        }
+        throw JSONError.syntax(offset: start, reason: "unterminated string")
+    }
+
+    private static func hex4(_ text: UnsafeRawBufferPointer, at index: Int) -> UInt32? {
+        guard index + 4 <= text.count else { return nil }
+        var value: UInt32 = 0
+        for offset in 0 ..< 4 {
+            guard let digit = Character(Unicode.Scalar(text[index + offset])).hexDigitValue else { return nil }
+            value = value << 4 | UInt32(digit)
+        }
+        return value
+    }
+}

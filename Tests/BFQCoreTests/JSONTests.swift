@@ -1,0 +1,28 @@
+import XCTest
+@testable import BFQCore
+
+final class JSONTests: XCTestCase {
+    func testRoundTripKeepsOrderAndEscapes() throws {
+        let value = try JSONParser.parse(#"{"z":1,"a":[true,null,"x/\"y\"\u00e9\n"],"m":{"k":-5}}"#)
+        XCTAssertEqual(value["z"], .int(1))
+        XCTAssertEqual(value["a"], .array([.bool(true), .null, .string("x/\"y\"é\n")]))
+        XCTAssertEqual(JSONWriter.compact(value), #"{"z":1,"a":[true,null,"x/\"y\"é\n"],"m":{"k":-5}}"#)
+    }
+
+    func testStrictModeRefusesExtensions() {
+        for text in ["{'a':1}", "{\"a\":NaN}", "[1,]", "{\"a\":1,}", "/* c */ {}", "{\"a\":01}"] {
+            XCTAssertThrowsError(try JSONParser.parse(text), text)
+        }
+    }
+
+    func testNonFiniteDoublesWrittenAsNull() {
+        XCTAssertEqual(JSONWriter.compact(.array([.double(.nan), .double(.infinity), .double(1.5)])), "[null,null,1.5]")
+    }
+
+    func testDuplicateKeysInNestedObjects() {
+        XCTAssertThrowsError(try JSONParser.parse(#"{"a":{"b":1,"c":{"d":1,"d":2}}}"#)) {
+            XCTAssertEqual($0 as? JSONError, .duplicateKey(key: "d", offset: 24))
+        }
+        XCTAssertNoThrow(try JSONParser.parse(#"{"a":{"d":1},"b":{"d":2},"c":["d","d"]}"#))
+    }
+}
