@@ -1,0 +1,132 @@
+/// What a checkpoint holds, recognised from tensor names and shapes: an SD 1.x or 2.x UNet (full size or with
+/// scaled channels), the other parts of a full checkpoint, and the UNet's parameter count.
+public struct ModelRecognition: Sendable, Equatable {
+    /// The Stable Diffusion generation a UNet's structure and conditioning match.
+    public enum Family: String, Sendable {
+        case sd1 = "SD 1.x"
+        case sd2 = "SD 2.x"
+    }
+
+    /// A part of a checkpoint.
+    public enum Component: String, Sendable, CaseIterable {
+        case unet = "UNet"
+        case ema = "EMA"
+        case vae = "VAE"
+        case textEncoder = "text encoder"
+    }
+
+    /// Naming of the UNet tensors.
+    public var scheme: NamingScheme
+    /// SD 1.x or 2.x when the UNet has their block structure (4 down blocks, attention in the first 3,
+    /// 2 ResNets per down block, 3 per up block, 686 tensors); nil for other UNets.
+    public var family: Family?
+    /// Whether the UNet has the released width: 320/640/1280/1280 channels and cross-attention 768 (SD 1.x,
+    /// conv proj_in) or 1024 (SD 2.x, linear proj_in).
+    public var isFullSize: Bool
+    /// Output channels of each down block, when known.
+    public var blockChannels: [Int]
+    /// Width of the text conditioning (`attn2.to_k` input dimension), when present.
+    public var crossAttentionWidth: Int?
+    /// Latent channels into `conv_in` (4, or 9 for inpainting), when present.
+    public var inputChannels: Int?
+    public var unetTensorCount: Int
+    /// Elements of all UNet tensors.
+    public var unetParameterCount: Int
+    /// The parts found, UNet first.
+    public var components: [Component]
+
+    /// One line, e.g. "SD 1.x UNet, 859.5M parameters" or
+    /// "SD 1.x checkpoint (UNet + VAE + text encoder), UNet 859.5M parameters".
+    public var summary: String {
+        var kind: String
+        if let family {
+            kind = family.rawValue
+            if inputChannels == 9 { kind += " inpainting" }
+            if !isFullSize { kind += "-structured" }
+        } else {
+            kind = "non-SD"
+        }
+        let count = Self.millions(unetParameterCount) + " parameters"
+        var details: [String] = []
+        if family != nil, !isFullSize {
+            details.append("scaled: " + blockChannels.map(String.init).joined(separator: "/") + " channels")
+            if let crossAttentionWidth { details.append("cross-attention \(crossAttentionWidth)") }
+        }
+        let detail = details.isEmpty ? "" : " (" + details.joined(separator: ", ") + ")"
+        if components == [.unet] { return "\(kind) UNet\(detail), \(count)" }
+        let parts = components.map(\.rawValue).joined(separator: " + ")
+        return "\(kind) checkpoint (\(parts)), UNet \(count)\(detail)"
+    }
+
+    /// Recognises the model in a checkpoint from its tensor names and shapes (parallel arrays).
+    /// Returns nil when there is no UNet.
+    public static func recognise(names: [String], shapes: [[Int]]) -> ModelRecognition? {
+        precondition(names.count == shapes.count, "one shape per name")
+        guard let scheme = UNetNaming.detect(names) else { return nil }
+        let groups = UNetNaming.groups(names).filter { $0.scheme == scheme }
+        let unet = groups.flatMap(\.indices)
+        var result = ModelRecognition(
+            scheme: scheme, family: nil, isFullSize: false, blockChannels: [], crossAttentionWidth: nil,
+            inputChannels: nil, unetTensorCount: unet.count,
+            unetParameterCount: unet.reduce(0) { $0 + shapes[$1].reduce(1, *) },
+            components: [.unet] + otherComponents(names))
+        // Structure: only when the UNet is in one group and every name maps.
+        guard groups.count == 1, let addresses = try? UNetNaming.addresses(of: groups[0], in: names) else {
+            return result
+        }
+        var shape: [String: [Int]] = [:]
+        for (address, index) in zip(addresses, groups[0].indices) {
+            shape[DiffusersUNetNames.name(of: address)] = shapes[index]
+        }
+        result.inputChannels = shape["conv_in.weight"].flatMap { $0.count == 4 ? $0[1] : nil }
+        result.crossAttentionWidth = shape.first { $0.key.hasSuffix(".attn2.to_k.weight") && $0.value.count == 2 }?.value[1]
+        let layout = UNetLayout(addresses.map(\.module))
+        result.blockChannels = layout.down.indices.compactMap { shape["down_blocks.\($0).resnets.0.conv1.weight"]?.first }
+        guard layout == sdLayout, unet.count == 686,
+              let projection = shape["down_blocks.0.attentions.0.proj_in.weight"]?.count else { return result }
+        let linear = projection == 2
+        switch result.crossAttentionWidth {
+        case 768: result.family = .sd1
+        case 1024: result.family = .sd2
+        default: result.family = linear ? .sd2 : .sd1
+        }
+        result.isFullSize = result.blockChannels == [320, 640, 1280, 1280]
+            && (result.family == .sd1 ? result.crossAttentionWidth == 768 && !linear
+                                      : result.crossAttentionWidth == 1024 && linear)
+        return result
+    }
+
+    /// `count` in millions with one decimal, e.g. "859.5M".
+    public static func millions(_ count: Int) -> String {
+        let tenths = (count + 50_000) / 100_000
+        return "\(tenths / 10).\(tenths % 10)M"
+    }
+
+    /// The block structure SD 1.x and 2.x UNets share.
+    private static let sdLayout: UNetLayout = {
+        var layout = UNetLayout([])
+        let attended = UNetLayout.Block(layers: 2, attentions: [0, 1], hasSampler: true)
+        layout.down = [attended, attended, attended, UNetLayout.Block(layers: 2, attentions: [], hasSampler: false)]
+        layout.up = [UNetLayout.Block(layers: 3, attentions: [], hasSampler: true),
+                     UNetLayout.Block(layers: 3, attentions: [0, 1, 2], hasSampler: true),
+                     UNetLayout.Block(layers: 3, attentions: [0, 1, 2], hasSampler: true),
+                     UNetLayout.Block(layers: 3, attentions: [0, 1, 2], hasSampler: false)]
+        layout.midResnets = 2
+        layout.midAttentions = 1
+        return layout
+    }()
+
+    /// Non-UNet parts of a full checkpoint, found by the prefixes ldm and diffusers use.
+    private static func otherComponents(_ names: [String]) -> [Component] {
+        let prefixes: [(Component, [String])] = [
+            (.ema, ["model_ema."]), (.vae, ["first_stage_model.", "vae."]),
+            (.textEncoder, ["cond_stage_model.", "text_encoder.", "conditioner."]),
+        ]
+        return prefixes.compactMap { component, starts in
+            let found = names.contains { name in
+                starts.contains { name.hasPrefix($0) } && name != "model_ema.decay" && name != "model_ema.num_updates"
+            }
+            return found ? component : nil
+        }
+    }
+}
