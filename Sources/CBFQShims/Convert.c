@@ -98,7 +98,7 @@ void bfq_f32_to_bf16(const float *src, uint16_t *dst, size_t n) {
     for (size_t i = 0; i < n; i++) {
         uint32_t u;
         memcpy(&u, src + i, 4);
-        if ((u & 0x7FFFFFFFu) > 0x7F800000u) { dst[i] = 0x7FC0; continue; } /* NaN, as c10::BFloat16 */
+        if ((u & 0x7FFFFFFFu) > 0x7F800000u) { dst[i] = 0xFFFF; continue; } /* NaN, as ATen's vectorised CPU path */
         u += 0x7FFFu + ((u >> 16) & 1u);
         dst[i] = (uint16_t)(u >> 16);
     }

@@ -3,5 +3,11 @@ import BFQCore
 
 @main
 struct BFQCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "bfq", abstract: "placeholder")
+    static let configuration = CommandConfiguration(
+        commandName: "bfq",
+        abstract: "Read, convert and inspect Stable Diffusion checkpoints (safetensors, PyTorch .ckpt).",
+        discussion: "Errors print one line naming the file and the rule broken and exit with status 2.",
+        version: BFQVersion.string,
+        subcommands: [InspectCommand.self, ConvertCommand.self, StatsCommand.self, DiffCommand.self]
+    )
 }

@@ -70,11 +70,11 @@ final class NamingRecognitionTests: XCTestCase {
     }
 
     func testMillions() {
-        XCTAssertEqual(ModelRecognition.millions(859_520_964), "859.5M")
-        XCTAssertEqual(ModelRecognition.millions(865_910_724), "865.9M")
-        XCTAssertEqual(ModelRecognition.millions(0), "0.0M")
-        XCTAssertEqual(ModelRecognition.millions(49_999), "0.0M")
-        XCTAssertEqual(ModelRecognition.millions(50_000), "0.1M")
-        XCTAssertEqual(ModelRecognition.millions(1_999_999_999), "2000.0M")
+        XCTAssertEqual(Formatting.millions(859_520_964), "859.5M")
+        XCTAssertEqual(Formatting.millions(865_910_724), "865.9M")
+        XCTAssertEqual(Formatting.millions(0), "0.0M")
+        XCTAssertEqual(Formatting.millions(49_999), "0.0M")
+        XCTAssertEqual(Formatting.millions(50_000), "0.1M")
+        XCTAssertEqual(Formatting.millions(1_999_999_999), "2000.0M")
     }
 }

@@ -22,9 +22,21 @@ public struct CheckpointComparison: Sendable {
             && pairs.allSatisfy { $0.shapeMatches && $0.dtypeMatches && $0.difference?.noiseEnergy == 0 && $0.difference?.maxAbsError == 0 }
     }
 
+    /// Compares `first` (the reference) with `second`. With `matchingNames`, when both hold an SD UNet named in
+    /// different schemes, the second side's names are mapped to the first's.
+    public init(_ first: Checkpoint, _ second: Checkpoint, matchingNames: Bool) throws {
+        var names: [String]?
+        let secondNames = second.tensors.map(\.name)
+        if matchingNames, let target = UNetNaming.detect(first.tensors.map(\.name)),
+           let scheme = UNetNaming.detect(secondNames), scheme != target {
+            names = try UNetNaming.rename(secondNames, to: target)
+        }
+        self.init(first, second, secondNames: names)
+    }
+
     /// Compares `first` (the reference) with `second`. `secondNames`, when given, replaces the second side's names
     /// index by index (to match across UNet naming schemes). Pages are released as tensors are done.
-    public init(_ first: Checkpoint, _ second: Checkpoint, secondNames: [String]? = nil) {
+    init(_ first: Checkpoint, _ second: Checkpoint, secondNames: [String]?) {
         let names = secondNames ?? second.tensors.map(\.name)
         var byName: [String: Int] = [:]
         for (index, name) in names.enumerated() { byName[name] = index }

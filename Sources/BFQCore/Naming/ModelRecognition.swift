@@ -46,7 +46,7 @@ public struct ModelRecognition: Sendable, Equatable {
         } else {
             kind = "non-SD"
         }
-        let count = Self.millions(unetParameterCount) + " parameters"
+        let count = Formatting.millions(unetParameterCount) + " parameters"
         var details: [String] = []
         if family != nil, !isFullSize {
             details.append("scaled: " + blockChannels.map(String.init).joined(separator: "/") + " channels")
@@ -94,12 +94,6 @@ public struct ModelRecognition: Sendable, Equatable {
             && (result.family == .sd1 ? result.crossAttentionWidth == 768 && !linear
                                       : result.crossAttentionWidth == 1024 && linear)
         return result
-    }
-
-    /// `count` in millions with one decimal, e.g. "859.5M".
-    public static func millions(_ count: Int) -> String {
-        let tenths = (count + 50_000) / 100_000
-        return "\(tenths / 10).\(tenths % 10)M"
     }
 
     /// The block structure SD 1.x and 2.x UNets share.

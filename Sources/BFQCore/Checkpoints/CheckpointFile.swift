@@ -1,0 +1,30 @@
+/// Opens a checkpoint of any supported format, detected from its content rather than its name.
+public enum CheckpointFile {
+    /// Maps `path` and reads its header or pickle.
+    public static func open(_ path: String) throws -> Checkpoint {
+        let file = try MappedFile(path: path)
+        switch detect(file.bytes) {
+        case .safetensors: return try SafeTensorsReader.read(file)
+        case nil: throw CheckpointError.unknownFormat(path: path)
+        default: return try PyTorchReader.read(file)
+        }
+    }
+
+    /// The format the bytes look like, or nil. A safetensors file starts with a plausible header length and `{`.
+    public static func detect(_ bytes: UnsafeRawBufferPointer) -> CheckpointFormat? {
+        if bytes.count >= 9, bytes[8] == UInt8(ascii: "{") {
+            let length = bytes.loadUnaligned(as: UInt64.self).littleEndian
+            if length <= UInt64(bytes.count - 8) { return .safetensors }
+        }
+        guard PyTorchReader.looksLikePyTorch(bytes) else { return nil }
+        return bytes.starts(with: [0x50, 0x4B]) ? .pytorchZip : .pytorchLegacy
+    }
+
+    /// The writer for an output path, chosen by its extension.
+    public static func writer(for path: String) throws -> CheckpointWriter.Type {
+        let lower = path.lowercased()
+        if lower.hasSuffix(".safetensors") { return SafeTensorsWriter.self }
+        if [".ckpt", ".pt", ".pth", ".bin"].contains(where: { lower.hasSuffix($0) }) { return PyTorchWriter.self }
+        throw CheckpointError.unsupportedOutputExtension(path: path)
+    }
+}

@@ -1,0 +1,104 @@
+/// Element types `convert --dtype` offers.
+public enum TargetDType: String, CaseIterable, Sendable {
+    case keep, f32, f16, bf16
+
+    /// The type a tensor of `source` type is written as: floating-point tensors take the target type,
+    /// integer and boolean tensors always keep theirs.
+    public func resolve(_ source: DType) -> DType {
+        guard source.isFloatingPoint else { return source }
+        switch self {
+        case .keep: return source
+        case .f32: return .f32
+        case .f16: return .f16
+        case .bf16: return .bf16
+        }
+    }
+}
+
+/// What `convert` changes on the way through.
+public struct ConversionOptions: Sendable {
+    public var dtype: TargetDType
+    /// Rename the UNet's tensors to this scheme; nil keeps names.
+    public var names: NamingScheme?
+    /// Keep only tensors whose name starts with this prefix (tested before renaming).
+    public var only: String?
+
+    public init(dtype: TargetDType = .keep, names: NamingScheme? = nil, only: String? = nil) {
+        self.dtype = dtype
+        self.names = names
+        self.only = only
+    }
+}
+
+/// Which input tensor becomes which output tensor, and the bytes of each on demand.
+public struct ConversionPlan: TensorByteSource {
+    public let checkpoint: Checkpoint
+    public let outputs: [OutputTensor]
+    public let metadata: [String: String]
+    private let sources: [TensorEntry]
+
+    /// Plans the conversion of `checkpoint` to `outputPath` (named in errors).
+    public init(_ checkpoint: Checkpoint, options: ConversionOptions, outputPath: String) throws {
+        self.checkpoint = checkpoint
+        var selected = checkpoint.tensors
+        if let prefix = options.only {
+            selected = selected.filter { $0.name.hasPrefix(prefix) }
+            guard !selected.isEmpty else { throw CheckpointError.noTensorsMatch(path: checkpoint.file.path, prefix: prefix) }
+        }
+        var names = selected.map(\.name)
+        if let scheme = options.names {
+            names = try UNetNaming.rename(names, to: scheme)
+        }
+        var seen = Set<String>()
+        for name in names where !seen.insert(name).inserted {
+            throw CheckpointError.duplicateOutputName(path: outputPath, tensor: name)
+        }
+        sources = selected
+        outputs = zip(selected, names).map { entry, name in
+            OutputTensor(name: name, dtype: options.dtype.resolve(entry.dtype), shape: entry.shape)
+        }
+        metadata = checkpoint.metadata
+    }
+
+    /// Writes every output tensor to `path` in the format its extension names.
+    public func write(to path: String) throws {
+        let writer = try CheckpointFile.writer(for: path)
+        try writer.write(to: path, tensors: outputs, metadata: metadata, source: self, inputs: [checkpoint.file])
+    }
+
+    public func emit(_ index: Int, to out: AtomicFileWriter) throws {
+        let entry = sources[index]
+        let target = outputs[index].dtype
+        try checkpoint.withContiguousBytes(of: entry) { bytes in
+            if entry.dtype == target {
+                try out.write(bytes)
+                return
+            }
+            try Self.convert(bytes, entry.dtype, to: target, into: out)
+        }
+        checkpoint.file.release(entry.storage)
+    }
+
+    /// Converts element types straight into the writer's buffer, a buffer-full at a time, on all threads.
+    private static func convert(_ bytes: UnsafeRawBufferPointer, _ source: DType, to target: DType,
+                                into out: AtomicFileWriter) throws {
+        let count = bytes.count / source.byteSize
+        let perChunk = out.bufferCapacity / target.byteSize
+        let perTask = 1 << 18
+        var done = 0
+        while done < count {
+            let n = min(perChunk, count - done)
+            try out.withOutputBuffer(capacity: n * target.byteSize) { region in
+                let input = bytes.baseAddress! + done * source.byteSize
+                let output = region.baseAddress!
+                Parallel.forEach((n + perTask - 1) / perTask) { task in
+                    let start = task * perTask
+                    ElementConverter.convert(input + start * source.byteSize, source, to: output + start * target.byteSize,
+                                             target, count: min(perTask, n - start))
+                }
+                return n * target.byteSize
+            }
+            done += n
+        }
+    }
+}
