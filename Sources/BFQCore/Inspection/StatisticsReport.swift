@@ -45,15 +45,14 @@ public struct StatisticsReport: Sendable {
         ])
     }
 
-    /// CSV with a header row; numbers with 17 significant digits (exact doubles), shape as `AxBxC`.
+    /// CSV with a header row; numbers in the shortest form that reads back to the same double, shape as `AxBxC`.
     public var csv: String {
         var lines = [Self.fields.joined(separator: ",")]
         for (tensor, s) in rows {
             var cells = [Self.csvQuoted(tensor.name), tensor.dtype.rawValue, tensor.shape.map(String.init).joined(separator: "x"),
                          String(s.count)]
-            cells += Self.values(s).map { Formatting.general($0, digits: 17) }
-            cells += [String(s.nanCount), String(s.infCount), Formatting.general(s.skewness, digits: 17),
-                      Formatting.general(s.kurtosis, digits: 17)]
+            cells += Self.values(s).map { "\($0)" }
+            cells += [String(s.nanCount), String(s.infCount), "\(s.skewness)", "\(s.kurtosis)"]
             lines.append(cells.joined(separator: ","))
         }
         return lines.joined(separator: "\n")
