@@ -1,6 +1,6 @@
 import CJSONC
 
-/// Parses JSON with json-c in strict mode, then checks what json-c lets through silently (duplicate keys).
+/// Parses JSON with json-c in strict mode, then refuses what json-c lets through (see `JSONStrictness`).
 public enum JSONParser {
     /// Maximum nesting of arrays and objects.
     public static let maximumDepth: Int32 = 64
@@ -25,7 +25,7 @@ public enum JSONParser {
         if let extra = bytes[end...].firstIndex(where: { !isWhitespace($0) }) {
             throw JSONError.trailingCharacters(offset: extra)
         }
-        try JSONKeyScanner.checkNoDuplicateKeys(UnsafeRawBufferPointer(rebasing: bytes[..<end]))
+        try JSONStrictness.check(UnsafeRawBufferPointer(rebasing: bytes[..<end]))
         return convert(root)
     }
 

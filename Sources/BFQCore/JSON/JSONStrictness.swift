@@ -1,13 +1,14 @@
-/// Finds duplicate keys (and keys holding NUL, which json-c cannot keep apart) in a JSON text that json-c
-/// has already accepted. json-c keeps only the last of two equal keys, so this has to look at the text itself.
-enum JSONKeyScanner {
+/// What json-c's strict mode lets through and RFC 8259 does not, found in a text json-c has already parsed:
+/// duplicate keys (json-c keeps the last), keys holding NUL (json-c cannot keep them apart), single-quoted strings,
+/// and bare words other than true, false and null (NaN, Infinity).
+enum JSONStrictness {
     private struct Container {
         var isObject: Bool
         var expectingKey: Bool
         var keys: Set<[UInt8]>
     }
 
-    static func checkNoDuplicateKeys(_ text: UnsafeRawBufferPointer) throws {
+    static func check(_ text: UnsafeRawBufferPointer) throws {
         var stack: [Container] = []
         var index = 0
         while index < text.count {
@@ -38,10 +39,30 @@ enum JSONKeyScanner {
                         throw JSONError.duplicateKey(key: String(decoding: decoded, as: UTF8.self), offset: start)
                     }
                 }
-            default:
+            case 0x20, 0x09, 0x0A, 0x0D, UInt8(ascii: ":"), UInt8(ascii: "-"), UInt8(ascii: "+"), UInt8(ascii: "."),
+                 UInt8(ascii: "0") ... UInt8(ascii: "9"):
                 index += 1
+            case UInt8(ascii: "a") ... UInt8(ascii: "z"), UInt8(ascii: "A") ... UInt8(ascii: "Z"):
+                let start = index
+                while index < text.count, isLetter(text[index]) { index += 1 }
+                let word = String(decoding: UnsafeRawBufferPointer(rebasing: text[start ..< index]), as: UTF8.self)
+                // Exponents of numbers ("1e5", "2E-3") are the only other letters JSON allows.
+                let exponent = (word == "e" || word == "E") && start > 0 && isDigitOrDot(text[start - 1])
+                guard ["true", "false", "null"].contains(word) || exponent else {
+                    throw JSONError.syntax(offset: start, reason: "\(word) is not a JSON value")
+                }
+            default:
+                throw JSONError.syntax(offset: index, reason: "unexpected character '\(Character(Unicode.Scalar(byte)))'")
             }
         }
+    }
+
+    private static func isLetter(_ byte: UInt8) -> Bool {
+        (UInt8(ascii: "a") ... UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A") ... UInt8(ascii: "Z")).contains(byte)
+    }
+
+    private static func isDigitOrDot(_ byte: UInt8) -> Bool {
+        (UInt8(ascii: "0") ... UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: ".")
     }
 
     /// Decodes the string literal starting at the quote at `start`; returns its UTF-8 bytes and the index after it.
