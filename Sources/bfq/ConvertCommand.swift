@@ -30,13 +30,16 @@ struct ConvertCommand: ParsableCommand {
     @Option(help: "Keep only tensors whose name starts with PREFIX (e.g. model.diffusion_model.).")
     var only: String?
 
+    @Flag(help: "Sync the output to disk before renaming it into place (survives power loss; slower).")
+    var fsync = false
+
     func run() throws {
         try reportingErrors {
             let checkpoint = try CheckpointFile.open(input)
             for warning in checkpoint.warnings { printError("bfq: warning: \(warning)") }
             let plan = try ConversionPlan(checkpoint, options: ConversionOptions(dtype: dtype, names: names, only: only),
                                           outputPath: output)
-            try plan.write(to: output)
+            try plan.write(to: output, durable: fsync)
         }
     }
 }

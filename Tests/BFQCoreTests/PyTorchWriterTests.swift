@@ -4,13 +4,6 @@ import XCTest
 
 /// The writer's output opens in real torch (weights_only=True) with the same values, and reads back in bfq.
 final class PyTorchWriterTests: XCTestCase {
-    private struct Copy: TensorByteSource {
-        let checkpoint: Checkpoint
-        func emit(_ index: Int, to out: AtomicFileWriter) throws {
-            try checkpoint.withContiguousBytes(of: checkpoint.tensors[index]) { try out.write($0) }
-        }
-    }
-
     /// Emits `count` zero bytes per tensor in chunks, for large outputs.
     private struct Zeros: TensorByteSource {
         let tensors: [OutputTensor]
@@ -29,8 +22,7 @@ final class PyTorchWriterTests: XCTestCase {
         let source = try PyTorchReader.read(MappedFile(path: PyTorchFixtures.path(fixture)))
         let output = try TestFiles.temporaryDirectory() + "/" + name
         let tensors = source.tensors.map { OutputTensor(name: $0.name, dtype: $0.dtype, shape: $0.shape) }
-        try PyTorchWriter.write(to: output, tensors: tensors, metadata: source.metadata, source: Copy(checkpoint: source),
-                                inputs: [source.file], zip64Threshold: zip64Threshold)
+        try PyTorchWriter.write(to: OutputTarget(path: output, inputs: [source.file]), tensors: tensors, metadata: source.metadata, source: CopyingSource(checkpoint: source), zip64Threshold: zip64Threshold)
         return (source, try PyTorchReader.read(MappedFile(path: output)), output)
     }
 
@@ -114,8 +106,8 @@ final class PyTorchWriterTests: XCTestCase {
     func testDuplicateNameRefused() throws {
         let output = try TestFiles.temporaryDirectory() + "/dup.ckpt"
         let tensors = [OutputTensor(name: "a", dtype: .f32, shape: [1])]
-        XCTAssertThrowsError(try PyTorchWriter.write(to: output, tensors: tensors, metadata: ["a": "1"],
-                                                     source: Zeros(tensors: tensors), inputs: [])) { error in
+        XCTAssertThrowsError(try PyTorchWriter.write(to: OutputTarget(path: output), tensors: tensors, metadata: ["a": "1"],
+                                                     source: Zeros(tensors: tensors))) { error in
             XCTAssertEqual(error as? PyTorchError, .cannotWrite(path: output, tensor: "a", rule: "name used twice (tensor or metadata key)"))
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: output))
@@ -126,8 +118,8 @@ final class PyTorchWriterTests: XCTestCase {
             func emit(_ index: Int, to out: AtomicFileWriter) throws { try out.write([1, 2]) }
         }
         let output = try TestFiles.temporaryDirectory() + "/short.ckpt"
-        XCTAssertThrowsError(try PyTorchWriter.write(to: output, tensors: [OutputTensor(name: "w", dtype: .f32, shape: [2])],
-                                                     metadata: [:], source: Short(), inputs: [])) { error in
+        XCTAssertThrowsError(try PyTorchWriter.write(to: OutputTarget(path: output), tensors: [OutputTensor(name: "w", dtype: .f32, shape: [2])],
+                                                     metadata: [:], source: Short())) { error in
             XCTAssertEqual(error as? PyTorchError, .cannotWrite(path: output, tensor: "short/data/0", rule: "source wrote 2 bytes, expected 8"))
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: output))
@@ -141,7 +133,7 @@ final class PyTorchWriterTests: XCTestCase {
         let tensors = [OutputTensor(name: "small", dtype: .f16, shape: [3]),
                        OutputTensor(name: "big", dtype: .f32, shape: [1_100_000_000]),
                        OutputTensor(name: "after", dtype: .f32, shape: [2])]
-        try PyTorchWriter.write(to: output, tensors: tensors, metadata: ["global_step": "1"], source: Zeros(tensors: tensors), inputs: [])
+        try PyTorchWriter.write(to: OutputTarget(path: output), tensors: tensors, metadata: ["global_step": "1"], source: Zeros(tensors: tensors))
         let checkpoint = try PyTorchReader.read(MappedFile(path: output))
         XCTAssertEqual(checkpoint.tensors.map(\.name), ["small", "big", "after"])
         XCTAssertEqual(checkpoint.tensors[1].byteCount, 4_400_000_000)

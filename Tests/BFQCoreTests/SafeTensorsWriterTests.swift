@@ -4,20 +4,11 @@ import XCTest
 
 /// The writer must reproduce Python safetensors' bytes exactly.
 final class SafeTensorsWriterTests: XCTestCase {
-    /// Copies every tensor of a checkpoint unchanged.
-    private struct Copy: TensorByteSource {
-        let checkpoint: Checkpoint
-        func emit(_ index: Int, to out: AtomicFileWriter) throws {
-            try checkpoint.withContiguousBytes(of: checkpoint.tensors[index]) { try out.write($0) }
-        }
-    }
-
     private func rewrite(_ relative: String) throws -> (written: Data, original: Data) {
         let source = try SafeTensorsReader.read(MappedFile(path: TestFiles.path(relative)))
         let output = try TestFiles.temporaryDirectory() + "/out.safetensors"
         let tensors = source.tensors.map { OutputTensor(name: $0.name, dtype: $0.dtype, shape: $0.shape) }
-        try SafeTensorsWriter.write(to: output, tensors: tensors, metadata: source.metadata, source: Copy(checkpoint: source),
-                                    inputs: [source.file])
+        try SafeTensorsWriter.write(to: OutputTarget(path: output, inputs: [source.file]), tensors: tensors, metadata: source.metadata, source: CopyingSource(checkpoint: source))
         return (try Data(contentsOf: URL(fileURLWithPath: output)), try Data(contentsOf: URL(fileURLWithPath: TestFiles.path(relative))))
     }
 
@@ -60,8 +51,8 @@ final class SafeTensorsWriterTests: XCTestCase {
         }
         let directory = try TestFiles.temporaryDirectory()
         let output = directory + "/out.safetensors"
-        XCTAssertThrowsError(try SafeTensorsWriter.write(to: output, tensors: [OutputTensor(name: "a", dtype: .f32, shape: [1])],
-                                                         metadata: [:], source: Failing(), inputs: []))
+        XCTAssertThrowsError(try SafeTensorsWriter.write(to: OutputTarget(path: output), tensors: [OutputTensor(name: "a", dtype: .f32, shape: [1])],
+                                                         metadata: [:], source: Failing()))
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory), [])
     }
 

@@ -10,9 +10,16 @@ enum TestFiles {
 
     static func path(_ relative: String) -> String { testdata.appendingPathComponent(relative).path }
 
+    /// One folder per test process for every temporary file, removed when the process exits.
+    static let temporaryRoot: URL = {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("bfq-tests-\(getpid())")
+        atexit { try? FileManager.default.removeItem(at: temporaryRoot) }
+        return root
+    }()
+
     /// A fresh empty directory under the system temporary directory.
     static func temporaryDirectory() throws -> String {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("bfq-tests-\(UUID().uuidString)")
+        let url = temporaryRoot.appendingPathComponent(UUID().uuidString)
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url.path
     }
@@ -28,5 +35,14 @@ enum TestFiles {
     static func safetensors(header: String, data: [UInt8] = []) -> [UInt8] {
         let json = Array(header.utf8)
         return withUnsafeBytes(of: UInt64(json.count).littleEndian, Array.init) + json + data
+    }
+}
+
+/// Supplies every tensor of a checkpoint unchanged, in the checkpoint's order.
+struct CopyingSource: TensorByteSource {
+    let checkpoint: Checkpoint
+
+    func emit(_ index: Int, to out: AtomicFileWriter) throws {
+        try checkpoint.withContiguousBytes(of: checkpoint.tensors[index]) { try out.write($0) }
     }
 }

@@ -46,9 +46,16 @@ enum BFQProcess {
                       stderr: String(decoding: try Data(contentsOf: errURL), as: UTF8.self))
     }
 
+    /// One folder per test process for every temporary file, removed when the process exits.
+    static let temporaryRoot: URL = {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("bfq-e2e-\(getpid())")
+        atexit { try? FileManager.default.removeItem(at: temporaryRoot) }
+        return root
+    }()
+
     /// A fresh empty directory.
     static func temporaryDirectory() throws -> String {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("bfq-e2e-\(UUID().uuidString)")
+        let url = temporaryRoot.appendingPathComponent(UUID().uuidString)
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url.path
     }

@@ -60,10 +60,11 @@ public struct ConversionPlan: TensorByteSource {
         metadata = checkpoint.metadata
     }
 
-    /// Writes every output tensor to `path` in the format its extension names.
-    public func write(to path: String) throws {
+    /// Writes every output tensor to `path` in the format its extension names; `durable` as in `OutputTarget`.
+    public func write(to path: String, durable: Bool = false) throws {
         let writer = try CheckpointFile.writer(for: path)
-        try writer.write(to: path, tensors: outputs, metadata: metadata, source: self, inputs: [checkpoint.file])
+        try writer.write(to: OutputTarget(path: path, inputs: [checkpoint.file], durable: durable), tensors: outputs,
+                         metadata: metadata, source: self)
     }
 
     public func emit(_ index: Int, to out: AtomicFileWriter) throws {

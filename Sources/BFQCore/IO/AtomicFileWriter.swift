@@ -6,7 +6,7 @@ import Darwin
 import CBFQShims
 
 /// Writes a file through a temporary file next to the target, renamed into place only by `commit()`
-/// after everything is written and flushed to disk. Dropped without `commit()`, it removes the temporary file,
+/// after everything is written and flushed to the kernel (and synced to disk when `durable`). Dropped without `commit()`, it removes the temporary file,
 /// so an error never leaves partial output. SIGINT and SIGTERM also remove it (see `InterruptCleanup`).
 public final class AtomicFileWriter {
     public let path: String
@@ -15,12 +15,13 @@ public final class AtomicFileWriter {
     private var buffer: UnsafeMutableRawBufferPointer
     private var buffered = 0
     private var committed = false
+    private let durable: Bool
     private var runningCRC: UInt32?
     /// Bytes written so far (including those still buffered).
     public private(set) var offset = 0
 
     /// Creates the temporary file. Refuses a target that is one of `inputs` (same device and inode).
-    public init(path: String, inputs: [MappedFile] = [], bufferSize: Int = 8 << 20) throws {
+    public init(path: String, inputs: [MappedFile] = [], durable: Bool = false, bufferSize: Int = 8 << 20) throws {
         var info = stat()
         if stat(path, &info) == 0 {
             for input in inputs where input.identity == (UInt64(info.st_dev), UInt64(info.st_ino)) {
@@ -28,17 +29,24 @@ public final class AtomicFileWriter {
             }
         }
         self.path = path
+        self.durable = durable
         let slash = path.lastIndex(of: "/")
         let directory = slash.map { String(path[...$0]) } ?? ""
         let base = slash.map { String(path[path.index(after: $0)...]) } ?? path
         var template = Array("\(directory).\(base).tmp-XXXXXX".utf8CString)
-        let descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        // Signals wait until the temporary file is registered for removal, so none can strand it.
+        let descriptor = InterruptCleanup.deferringSignals {
+            let descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+            if descriptor >= 0 {
+                InterruptCleanup.register(String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+            }
+            return descriptor
+        }
         guard descriptor >= 0 else { throw FileError.cannotWrite(path: path, errno: errno) }
         fd = descriptor
         temporaryPath = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         fchmod(fd, 0o644)
         buffer = .allocate(byteCount: bufferSize, alignment: 4096)
-        InterruptCleanup.register(temporaryPath)
     }
 
     deinit {
@@ -114,10 +122,10 @@ public final class AtomicFileWriter {
         try bytes.withUnsafeBytes { try writeFully($0.baseAddress!, $0.count, at: position) }
     }
 
-    /// Flushes, syncs to disk and renames the temporary file into place.
+    /// Flushes (and, when durable, syncs to disk) and renames the temporary file into place.
     public func commit() throws {
         try flushBuffer()
-        guard fsync(fd) == 0 else { throw FileError.cannotWrite(path: path, errno: errno) }
+        if durable, fsync(fd) != 0 { throw FileError.cannotWrite(path: path, errno: errno) }
         close(fd)
         guard rename(temporaryPath, path) == 0 else {
             let code = errno
@@ -128,6 +136,17 @@ public final class AtomicFileWriter {
         }
         committed = true
         InterruptCleanup.unregister(temporaryPath)
+        if durable { syncDirectory() }
+    }
+
+    /// Makes the rename itself durable.
+    private func syncDirectory() {
+        let slash = path.lastIndex(of: "/")
+        let directory = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+        let descriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard descriptor >= 0 else { return }
+        fsync(descriptor)
+        close(descriptor)
     }
 
     private func flushBuffer() throws {

@@ -18,12 +18,24 @@ enum InterruptCleanup {
     nonisolated(unsafe) private static var lock = pthread_mutex_t()
     nonisolated(unsafe) private static var installed = false
 
+    private static let signals = [SIGINT, SIGTERM, SIGHUP]
+
+    /// Runs `body` with the cleanup signals blocked; one that arrives meanwhile is handled right after.
+    static func deferringSignals<R>(_ body: () -> R) -> R {
+        var blocked = sigset_t(), previous = sigset_t()
+        sigemptyset(&blocked)
+        for sig in signals { sigaddset(&blocked, sig) }
+        pthread_sigmask(SIG_BLOCK, &blocked, &previous)
+        defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
+        return body()
+    }
+
     static func register(_ path: String) {
         pthread_mutex_lock(&lock)
         defer { pthread_mutex_unlock(&lock) }
         if !installed {
             installed = true
-            for sig in [SIGINT, SIGTERM, SIGHUP] { signal(sig, handler) }
+            for sig in signals { signal(sig, handler) }
         }
         let bytes = Array(path.utf8)
         guard bytes.count < pathLength else { return }

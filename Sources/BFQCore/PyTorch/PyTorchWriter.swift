@@ -7,20 +7,21 @@
 /// content (names, shapes, CRC-32s), not random, so equal inputs give equal bytes. Tensors stream one at a time
 /// from the source; ZIP64 is used when sizes or offsets need it.
 public enum PyTorchWriter: CheckpointWriter {
-    public static func write(to path: String, tensors: [OutputTensor], metadata: [String: String],
-                             source: TensorByteSource, inputs: [MappedFile]) throws {
-        try write(to: path, tensors: tensors, metadata: metadata, source: source, inputs: inputs, zip64Threshold: 0xFFFF_FFFF)
+    public static func write(to target: OutputTarget, tensors: [OutputTensor], metadata: [String: String],
+                             source: TensorByteSource) throws {
+        try write(to: target, tensors: tensors, metadata: metadata, source: source, zip64Threshold: 0xFFFF_FFFF)
     }
 
-    static func write(to path: String, tensors: [OutputTensor], metadata: [String: String], source: TensorByteSource,
-                      inputs: [MappedFile], zip64Threshold: Int) throws {
+    static func write(to target: OutputTarget, tensors: [OutputTensor], metadata: [String: String], source: TensorByteSource,
+                      zip64Threshold: Int) throws {
+        let path = target.path
         var names: Set<String> = []
         for name in tensors.map(\.name) + metadata.keys.sorted() where !names.insert(name).inserted {
             throw PyTorchError.cannotWrite(path: path, tensor: name, rule: "name used twice (tensor or metadata key)")
         }
         let root = archiveName(path)
         let sortedMetadata = metadata.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
-        let out = try AtomicFileWriter(path: path, inputs: inputs)
+        let out = try target.open()
         let zip = ZipStreamWriter(out: out, zip64Threshold: zip64Threshold)
         try zip.add("\(root)/data.pkl", PickleEncoder.stateDict(tensors: tensors, metadata: sortedMetadata))
         try zip.add("\(root)/.format_version", Array("1".utf8))

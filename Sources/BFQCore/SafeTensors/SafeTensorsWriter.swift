@@ -2,11 +2,11 @@
 /// the same bytes as Python's `safetensors.torch.save_file`: tensors ordered by dtype (widest first) then name,
 /// compact header JSON with metadata keys sorted, padded with spaces to a multiple of 8.
 public enum SafeTensorsWriter: CheckpointWriter {
-    public static func write(to path: String, tensors: [OutputTensor], metadata: [String: String],
-                             source: TensorByteSource, inputs: [MappedFile]) throws {
-        let order = try layoutOrder(tensors, path: path)
+    public static func write(to target: OutputTarget, tensors: [OutputTensor], metadata: [String: String],
+                             source: TensorByteSource) throws {
+        let order = try layoutOrder(tensors, path: target.path)
         let header = headerBytes(tensors, order: order, metadata: metadata)
-        let out = try AtomicFileWriter(path: path, inputs: inputs)
+        let out = try target.open()
         var length = UInt64(header.count).littleEndian
         try withUnsafeBytes(of: &length) { try out.write($0) }
         try out.write(header)

@@ -22,8 +22,7 @@ public protocol TensorByteSource {
 
 /// A format bfq writes.
 public protocol CheckpointWriter {
-    /// Writes `tensors` with `metadata` to `path` atomically, pulling bytes from `source`.
-    /// `inputs` are the files being read, which the output must not replace.
-    static func write(to path: String, tensors: [OutputTensor], metadata: [String: String],
-                      source: TensorByteSource, inputs: [MappedFile]) throws
+    /// Writes `tensors` with `metadata` to `target` atomically, pulling bytes from `source`.
+    static func write(to target: OutputTarget, tensors: [OutputTensor], metadata: [String: String],
+                      source: TensorByteSource) throws
 }

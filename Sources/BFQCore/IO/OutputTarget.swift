@@ -1,0 +1,20 @@
+/// Where and how a writer puts its file: the path, the input files it must not replace, and whether the data
+/// must reach the disk (fsync) before the file is renamed into place.
+public struct OutputTarget: Sendable {
+    public var path: String
+    public var inputs: [MappedFile]
+    /// With `true`, survive power loss too: fsync the file before the rename and the folder after it.
+    /// Without, the output is still complete or absent whatever happens to the process.
+    public var durable: Bool
+
+    public init(path: String, inputs: [MappedFile] = [], durable: Bool = false) {
+        self.path = path
+        self.inputs = inputs
+        self.durable = durable
+    }
+
+    /// Creates the temporary file the output is written to.
+    public func open() throws -> AtomicFileWriter {
+        try AtomicFileWriter(path: path, inputs: inputs, durable: durable)
+    }
+}
