@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks bfq's readers and writers on the SD-v1.5-shaped UNet (tools/make_sd15_shaped.py), against Python
-# safetensors and torch.load doing the same job, in the same run. Whole-process timings with hyperfine (warm page
-# cache, median of RUNS runs) and peak RSS with /usr/bin/time -v (median of RUNS runs).
+# safetensors and torch.load doing the same job, in the same run. Whole-process timings with hyperfine (inputs in
+# the page cache; before each run the previous output is deleted and dirty pages synced, so no run pays for another's
+# writeback; median of RUNS runs) and peak RSS with /usr/bin/time -v (median of RUNS runs).
 #
 #     tools/bench_formats.sh [BENCH_DIR]     (default bench/; needs python3 with torch and safetensors, hyperfine)
 set -euo pipefail
@@ -21,28 +22,34 @@ py_f16_f32="python3 -c \"from safetensors.torch import load_file, save_file; sav
 py_ckpt_f16="python3 -c \"import torch; from safetensors.torch import save_file; sd = torch.load('$ck', weights_only=True, mmap=True)['state_dict']; save_file({k: v.half() for k, v in sd.items()}, '$out')\""
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+prepare="rm -f $out; sync"
 peak_rss_mb() {  # median peak RSS in MB of a shell command over $runs runs
   for _ in $(seq "$runs"); do
+    bash -c "$prepare"
     /usr/bin/time -v bash -c "$1" 2>&1 >/dev/null | awk '/Maximum resident set size/ {print $6 / 1024}'
   done | median
 }
 time_s() {  # median wall seconds from hyperfine
-  hyperfine --warmup 1 --runs "$runs" --export-json "$dir/h.json" "$1" >/dev/null 2>&1
+  hyperfine --warmup 1 --runs "$runs" --prepare "$prepare" --export-json "$dir/h.json" "$1" >/dev/null 2>&1
   python3 -c "import json; print(json.load(open('$dir/h.json'))['results'][0]['median'])"
 }
-row() {  # label, bytes for the rate, command
+row() {  # label, bytes for the rate (empty: no rate), command
   local t rss
   t=$(time_s "$3"); rss=$(peak_rss_mb "$3")
-  printf '%-44s %8.3f s %8.2f GB/s %9.0f MB\n' "$1" "$t" "$(echo "$2 / $t / 1e9" | bc -l)" "$rss"
+  local rate="-"
+  [ -n "$2" ] && rate=$(printf '%.2f GB/s' "$(python3 -c "print($2 / $t / 1e9)")")
+  printf '| %s | %.3f s | %s | %.0f MB |\n' "$1" "$t" "$rate" "$rss"
 }
 st_bytes=$(stat -c %s "$st"); ck_bytes=$(stat -c %s "$ck")
 "$bfq" convert "$st" "$out" --dtype f32; f32_bytes=$(stat -c %s "$out")
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GB", $2/1e6}' /proc/meminfo); runs: $runs (median)"
-printf '%-44s %10s %13s %12s\n' "job" "time" "rate" "peak RSS"
-row "bfq inspect fp16.safetensors" "$st_bytes" "$bfq inspect $st >/dev/null"
-row "python safe_open (names, shapes)" "$st_bytes" "$py_inspect"
-row "bfq inspect fp32.ckpt" "$ck_bytes" "$bfq inspect $ck >/dev/null"
+echo "| job | time | rate | peak RSS |"
+echo "| --- | ---: | ---: | ---: |"
+row "bfq inspect fp16.safetensors" "" "$bfq inspect $st >/dev/null"
+row "python safe_open (names, shapes)" "" "$py_inspect"
+row "bfq inspect fp32.ckpt" "" "$bfq inspect $ck >/dev/null"
 row "bfq convert fp16.st -> fp32.st (output)" "$f32_bytes" "$bfq convert $st $out --dtype f32"
+row "bfq convert ... --no-fsync" "$f32_bytes" "$bfq convert $st $out --dtype f32 --no-fsync"
 row "python load_file/float/save_file (output)" "$f32_bytes" "$py_f16_f32"
 row "bfq convert fp32.ckpt -> fp16.st (input)" "$ck_bytes" "$bfq convert $ck $out --dtype f16"
 row "python torch.load/half/save_file (input)" "$ck_bytes" "$py_ckpt_f16"

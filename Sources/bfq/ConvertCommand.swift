@@ -27,11 +27,13 @@ struct ConvertCommand: ParsableCommand {
     @Option(help: "Rename the SD UNet's tensors to this scheme: ldm or diffusers.")
     var names: NamingScheme?
 
-    @Option(help: "Keep only tensors whose name starts with PREFIX (e.g. model.diffusion_model.).")
+    @Option(help: ArgumentHelp("Keep only tensors whose name starts with PREFIX (e.g. model.diffusion_model.).",
+                               valueName: "prefix"))
     var only: String?
 
-    @Flag(help: "Sync the output to disk before renaming it into place (survives power loss; slower).")
-    var fsync = false
+    @Flag(inversion: .prefixedNo,
+          help: "Sync the output to disk before renaming it into place, so it survives power loss too (default on).")
+    var fsync = true
 
     func run() throws {
         try reportingErrors {

@@ -57,6 +57,12 @@ final class ConversionTests: XCTestCase {
         XCTAssertTrue(try CheckpointComparison(expected, converted, matchingNames: false).identical)
     }
 
+    func testRenamingWithoutUNetRefused() throws {
+        XCTAssertThrowsError(try convert("pytorch/nested.ckpt", ConversionOptions(names: .diffusers), to: "x.safetensors")) {
+            guard case .noUNetToRename? = $0 as? CheckpointError else { return XCTFail("\($0)") }
+        }
+    }
+
     func testUnsupportedOutputExtension() throws {
         XCTAssertThrowsError(try convert("safetensors/dtypes.safetensors", ConversionOptions(), to: "out.gguf")) {
             guard case .unsupportedOutputExtension? = $0 as? CheckpointError else { return XCTFail("\($0)") }

@@ -46,3 +46,30 @@ struct CopyingSource: TensorByteSource {
         try checkpoint.withContiguousBytes(of: checkpoint.tensors[index]) { try out.write($0) }
     }
 }
+
+/// Damaged copies of real files: every truncation at a step, and random flips of one to three bytes (seeded).
+enum Mutations {
+    static func variants(of original: [UInt8], truncationStep: Int, flips: Int, seed: UInt64 = 0x5EED) -> [[UInt8]] {
+        var generator = SplitMix(state: seed)
+        var variants: [[UInt8]] = stride(from: 0, to: original.count, by: truncationStep).map { Array(original[..<$0]) }
+        for _ in 0 ..< flips {
+            var bytes = original
+            for _ in 0 ..< 1 + Int(generator.next() % 3) {
+                bytes[Int(generator.next() % UInt64(bytes.count))] = UInt8(truncatingIfNeeded: generator.next())
+            }
+            variants.append(bytes)
+        }
+        return variants
+    }
+
+    private struct SplitMix {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+}

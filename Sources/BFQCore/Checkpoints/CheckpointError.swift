@@ -4,6 +4,7 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
     case unsupportedOutputExtension(path: String)
     case noTensorsMatch(path: String, prefix: String)
     case duplicateOutputName(path: String, tensor: String)
+    case noUNetToRename(path: String)
 
     public var description: String {
         switch self {
@@ -15,6 +16,8 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
             return "\(path): no tensor name starts with \"\(prefix)\""
         case let .duplicateOutputName(path, tensor):
             return "\(path): two tensors would both be written as \(tensor)"
+        case let .noUNetToRename(path):
+            return "\(path): --names given but no tensor has an SD UNet name (ldm or diffusers) to rename"
         }
     }
 }

@@ -47,6 +47,7 @@ public struct ConversionPlan: TensorByteSource {
         }
         var names = selected.map(\.name)
         if let scheme = options.names {
+            guard UNetNaming.detect(names) != nil else { throw CheckpointError.noUNetToRename(path: checkpoint.file.path) }
             names = try UNetNaming.rename(names, to: scheme)
         }
         var seen = Set<String>()
@@ -61,7 +62,7 @@ public struct ConversionPlan: TensorByteSource {
     }
 
     /// Writes every output tensor to `path` in the format its extension names; `durable` as in `OutputTarget`.
-    public func write(to path: String, durable: Bool = false) throws {
+    public func write(to path: String, durable: Bool = true) throws {
         let writer = try CheckpointFile.writer(for: path)
         try writer.write(to: OutputTarget(path: path, inputs: [checkpoint.file], durable: durable), tensors: outputs,
                          metadata: metadata, source: self)

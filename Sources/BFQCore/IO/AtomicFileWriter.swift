@@ -21,7 +21,7 @@ public final class AtomicFileWriter {
     public private(set) var offset = 0
 
     /// Creates the temporary file. Refuses a target that is one of `inputs` (same device and inode).
-    public init(path: String, inputs: [MappedFile] = [], durable: Bool = false, bufferSize: Int = 8 << 20) throws {
+    public init(path: String, inputs: [MappedFile] = [], durable: Bool = true, bufferSize: Int = 8 << 20) throws {
         var info = stat()
         if stat(path, &info) == 0 {
             for input in inputs where input.identity == (UInt64(info.st_dev), UInt64(info.st_ino)) {

@@ -3,11 +3,11 @@
 public struct OutputTarget: Sendable {
     public var path: String
     public var inputs: [MappedFile]
-    /// With `true`, survive power loss too: fsync the file before the rename and the folder after it.
-    /// Without, the output is still complete or absent whatever happens to the process.
+    /// With `true` (the default), survive power loss too: fsync the file before the rename and the folder after it.
+    /// Without, the output is still complete or absent whatever happens to the process, but not to the machine.
     public var durable: Bool
 
-    public init(path: String, inputs: [MappedFile] = [], durable: Bool = false) {
+    public init(path: String, inputs: [MappedFile] = [], durable: Bool = true) {
         self.path = path
         self.inputs = inputs
         self.durable = durable
