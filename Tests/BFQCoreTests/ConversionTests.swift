@@ -58,7 +58,7 @@ final class ConversionTests: XCTestCase {
     }
 
     func testRenamingWithoutUNetRefused() throws {
-        XCTAssertThrowsError(try convert("pytorch/nested.ckpt", ConversionOptions(names: .diffusers), to: "x.safetensors")) {
+        XCTAssertThrowsError(try convert("pytorch/dtypes.ckpt", ConversionOptions(names: .diffusers), to: "x.safetensors")) {
             guard case .noUNetToRename? = $0 as? CheckpointError else { return XCTFail("\($0)") }
         }
     }
