@@ -36,13 +36,17 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        .target(
+            name: "BFQTestSupport",
+            path: "Tests/BFQTestSupport"
+        ),
         .testTarget(
             name: "BFQCoreTests",
-            dependencies: ["BFQCore"]
+            dependencies: ["BFQCore", "BFQTestSupport"]
         ),
         .testTarget(
             name: "BFQEndToEndTests",
-            dependencies: ["BFQCore"]
+            dependencies: ["BFQCore", "BFQTestSupport", "bfq"]
         ),
     ],
     swiftLanguageModes: [.v6]

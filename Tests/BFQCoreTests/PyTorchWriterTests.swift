@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import BFQCore
+import BFQTestSupport
 
 /// The writer's output opens in real torch (weights_only=True) with the same values, and reads back in bfq.
 final class PyTorchWriterTests: XCTestCase {
@@ -28,7 +29,7 @@ final class PyTorchWriterTests: XCTestCase {
 
     private func torchCheck(_ file: String, _ expected: String) throws {
         guard run(["python3", "-c", "import torch, safetensors"]).status == 0 else { throw XCTSkip("python3 with torch and safetensors not available") }
-        let script = TestFiles.testdata.deletingLastPathComponent().appendingPathComponent("tools/check_torch_load.py").path
+        let script = TestPaths.testdata.deletingLastPathComponent().appendingPathComponent("tools/check_torch_load.py").path
         let result = run(["python3", script, file, expected])
         XCTAssertEqual(result.status, 0, result.output)
     }

@@ -1,28 +1,13 @@
 import Foundation
 import XCTest
 @testable import BFQCore
+import BFQTestSupport
 
-/// Paths and temporary files for the tests.
+/// Paths, temporary files and literal files for the tests.
 enum TestFiles {
-    /// The repository's testdata/ folder.
-    static let testdata = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("testdata")
+    static func path(_ relative: String) -> String { TestPaths.path(relative) }
 
-    static func path(_ relative: String) -> String { testdata.appendingPathComponent(relative).path }
-
-    /// One folder per test process for every temporary file, removed when the process exits.
-    static let temporaryRoot: URL = {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("bfq-tests-\(getpid())")
-        atexit { try? FileManager.default.removeItem(at: temporaryRoot) }
-        return root
-    }()
-
-    /// A fresh empty directory under the system temporary directory.
-    static func temporaryDirectory() throws -> String {
-        let url = temporaryRoot.appendingPathComponent(UUID().uuidString)
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url.path
-    }
+    static func temporaryDirectory() throws -> String { try TestPaths.temporaryDirectory() }
 
     /// Writes `bytes` to a new temporary file and returns its path.
     static func write(_ bytes: [UInt8], name: String = "case.safetensors") throws -> String {
@@ -49,6 +34,29 @@ struct CopyingSource: TensorByteSource {
 
 /// Damaged copies of real files: every truncation at a step, and random flips of one to three bytes (seeded).
 enum Mutations {
+    /// Reads every damaged copy of each file with `read`; counts the reads and the refusals with an `E`.
+    /// Any other error fails the test by propagating.
+    static func outcomes<E: Error>(of files: [String], truncationStep: Int, flips: Int, refusedWith _: E.Type,
+                                   read: (String, [UInt8]) throws -> Void) throws -> (read: Int, refused: Int) {
+        let directory = try TestFiles.temporaryDirectory()
+        var outcomes = (read: 0, refused: 0)
+        for (fileIndex, name) in files.enumerated() {
+            let original = Array(try Data(contentsOf: URL(fileURLWithPath: TestFiles.path(name))))
+            for (index, bytes) in variants(of: original, truncationStep: truncationStep, flips: flips).enumerated() {
+                let path = "\(directory)/\(fileIndex)-\(index)-\((name as NSString).lastPathComponent)"
+                try Data(bytes).write(to: URL(fileURLWithPath: path))
+                do {
+                    try read(path, bytes)
+                    outcomes.read += 1
+                } catch is E {
+                    outcomes.refused += 1
+                }
+                try FileManager.default.removeItem(atPath: path)
+            }
+        }
+        return outcomes
+    }
+
     static func variants(of original: [UInt8], truncationStep: Int, flips: Int, seed: UInt64 = 0x5EED) -> [[UInt8]] {
         var generator = SplitMix(state: seed)
         var variants: [[UInt8]] = stride(from: 0, to: original.count, by: truncationStep).map { Array(original[..<$0]) }

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import BFQTestSupport
 
 /// Runs the built `bfq` executable and captures what a user would see.
 struct BFQRun {
@@ -17,10 +18,7 @@ enum BFQProcess {
         return Bundle.main.bundleURL
     }()
 
-    static let testdata = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("testdata")
-
-    static func path(_ relative: String) -> String { testdata.appendingPathComponent(relative).path }
+    static func path(_ relative: String) -> String { TestPaths.path(relative) }
 
     /// Runs `bfq arguments...` to completion.
     static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> BFQRun {
@@ -46,17 +44,5 @@ enum BFQProcess {
                       stderr: String(decoding: try Data(contentsOf: errURL), as: UTF8.self))
     }
 
-    /// One folder per test process for every temporary file, removed when the process exits.
-    static let temporaryRoot: URL = {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("bfq-e2e-\(getpid())")
-        atexit { try? FileManager.default.removeItem(at: temporaryRoot) }
-        return root
-    }()
-
-    /// A fresh empty directory.
-    static func temporaryDirectory() throws -> String {
-        let url = temporaryRoot.appendingPathComponent(UUID().uuidString)
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url.path
-    }
+    static func temporaryDirectory() throws -> String { try TestPaths.temporaryDirectory() }
 }
