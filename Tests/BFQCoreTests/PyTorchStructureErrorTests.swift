@@ -129,6 +129,19 @@ final class PyTorchStructureErrorTests: XCTestCase {
         XCTAssertEqual(error, .badTensor(path: path, tensor: "w", rule: "negative stride in [-1]"))
     }
 
+    func testExpandedViewLargerThanFileRefused() throws {
+        let bytes = tensorFile(numel: 4, shape: [1 << 20, 1 << 20], stride: [0, 0])
+        let (error, path) = try failure(bytes)
+        XCTAssertEqual(error, .badTensor(path: path, tensor: "w", rule: "view (shape [1048576, 1048576], stride [0, 0]) repeats its storage into 4398046511104 bytes, more than the \(bytes.count)-byte file"))
+    }
+
+    func testSmallExpandedViewReadsAsRepeatedValues() throws {
+        let checkpoint = try PyTorchFixtures.read(tensorFile(numel: 4, offset: 1, shape: [2, 3], stride: [0, 1]))
+        let tensor = try XCTUnwrap(checkpoint.tensors.first)
+        let values = checkpoint.withContiguousBytes(of: tensor) { Array($0.bindMemory(to: Float.self)) }
+        XCTAssertEqual(values, [2, 3, 4, 2, 3, 4])
+    }
+
     func testShapeAndStrideRankMismatchAndNegativeSize() throws {
         var (error, path) = try failure(tensorFile(numel: 4, shape: [2, 2], stride: [1]))
         XCTAssertEqual(error, .badTensor(path: path, tensor: "w", rule: "shape [2, 2] has 2 dimensions but stride [1] has 1"))

@@ -14,6 +14,8 @@ struct PickleFlattener {
     static let visitLimit = 4_000_000
 
     let path: String
+    /// Size of the file: no tensor may need more bytes written out than the file holds (see `tensorEntry`).
+    let fileSize: Int
     let arena: PickleArena
     var tensors: [TensorEntry] = []
     var metadata: [String: String] = [:]
@@ -25,8 +27,9 @@ struct PickleFlattener {
     private var firstSkipped = ""
     private var badKeys = 0
 
-    init(path: String, arena: PickleArena) {
+    init(path: String, fileSize: Int, arena: PickleArena) {
         self.path = path
+        self.fileSize = fileSize
         self.arena = arena
     }
 
@@ -160,6 +163,11 @@ struct PickleFlattener {
         guard StridedGather.fits(shape: tensor.shape, strides: tensor.strides, storageOffset: tensor.storageOffset,
                                  storageElements: storageElements) else {
             throw fail("view (offset \(tensor.storageOffset), shape \(tensor.shape), stride \(tensor.strides)) reaches past the end of storage '\(storage.key)' (\(storageElements) elements)")
+        }
+        // A view inside its storage is no larger than the file unless its elements overlap (stride 0, as expand()
+        // makes); cap those at the file's size, so a few stored bytes cannot demand an unbounded contiguous copy.
+        guard elements * dtype.byteSize <= fileSize else {
+            throw fail("view (shape \(tensor.shape), stride \(tensor.strides)) repeats its storage into \(elements * dtype.byteSize) bytes, more than the \(fileSize)-byte file")
         }
         return TensorEntry(name: name, dtype: dtype, shape: tensor.shape, storage: bytes,
                            storageOffset: tensor.storageOffset, strides: tensor.strides)

@@ -96,7 +96,7 @@ extension PyTorchReader {
             machine.arena.storages[index].bytes = range.lowerBound + view.offset * size ..< range.lowerBound + end * size
         }
 
-        var flattener = PickleFlattener(path: path, arena: machine.arena)
+        var flattener = PickleFlattener(path: path, fileSize: file.count, arena: machine.arena)
         try flattener.flatten(object)
         return Checkpoint(file: file, format: .pytorchLegacy, metadata: flattener.metadata, tensors: flattener.tensors,
                           warnings: machine.warnings + flattener.warnings)

@@ -71,7 +71,7 @@ public enum PyTorchReader {
         var machine = PickleMachine(path: file.path, part: "data.pkl", bytes: file.bytes, reportBase: range.lowerBound,
                                     storages: .zip(archive, root: root))
         let (value, _) = try machine.run(from: range.lowerBound, to: range.upperBound)
-        var flattener = PickleFlattener(path: file.path, arena: machine.arena)
+        var flattener = PickleFlattener(path: file.path, fileSize: file.count, arena: machine.arena)
         try flattener.flatten(value)
         return Checkpoint(file: file, format: .pytorchZip, metadata: flattener.metadata, tensors: flattener.tensors,
                           warnings: machine.warnings + flattener.warnings)
