@@ -1,4 +1,5 @@
 import ArgumentParser
+import BFQCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -15,8 +16,8 @@ func reportingErrors(_ body: () throws -> Void) throws {
     }
 }
 
-/// Writes one line to standard error.
+/// Writes one line to standard error, with any control characters from file contents escaped.
 func printError(_ line: String) {
-    let bytes = Array((line + "\n").utf8)
+    let bytes = Array((Formatting.printable(line) + "\n").utf8)
     _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
 }

@@ -30,3 +30,23 @@ final class JSONTests: XCTestCase {
         XCTAssertNoThrow(try JSONParser.parse(#"{"a":{"d":1},"b":{"d":2},"c":["d","d"]}"#))
     }
 }
+
+final class JSONStrictnessTests: XCTestCase {
+    func testRawControlCharacterInStringRefused() {
+        XCTAssertThrowsError(try JSONParser.parse("{\"a\u{01}b\":1}")) {
+            XCTAssertEqual($0 as? JSONError, .syntax(offset: 3, reason: "raw control character in a string"))
+        }
+    }
+
+    func testUnpairedSurrogateRefused() {
+        XCTAssertThrowsError(try JSONParser.parse(#"{"\ud800x":1}"#)) {
+            XCTAssertEqual($0 as? JSONError, .syntax(offset: 2, reason: "\\u escape of an unpaired surrogate"))
+        }
+        XCTAssertEqual(try JSONParser.parse(#"["\ud83d\ude00"]"#), .array([.string("😀")]))
+    }
+
+    func testDoublesWrittenInShortestRoundTripForm() {
+        XCTAssertEqual(JSONWriter.compact(.array([.double(0.7071067811865476), .double(1e-5), .double(5)])),
+                       "[0.7071067811865476,1e-05,5.0]")
+    }
+}

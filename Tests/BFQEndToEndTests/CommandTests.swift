@@ -154,3 +154,37 @@ final class CommandTests: XCTestCase {
         XCTAssertEqual(outputs[0], outputs[2])
     }
 }
+
+/// Hostile names and odd inputs as a user meets them on the command line.
+final class HostileInputCommandTests: XCTestCase {
+    func testControlCharactersInNamesAreEscapedInTextAndErrors() throws {
+        let directory = try BFQProcess.temporaryDirectory()
+        let path = directory + "/names.safetensors"
+        let name = #"\u001b]0;PWNED\u0007\r\nfake"#
+        let header = #"{"\#(name)":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"\#(name)":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#
+        var bytes = withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian, Array.init) + Array(header.utf8)
+        bytes += [UInt8](repeating: 0, count: 8)
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let run = try BFQProcess.run(["inspect", path])
+        XCTAssertEqual(run.status, 2)
+        XCTAssertEqual(run.stderr.filter { $0 == "\n" || $0 == "\r\n" }.count, 1, run.stderr)
+        XCTAssertFalse(run.stderr.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x07 || $0.value == 0x0D })
+        XCTAssertTrue(run.stderr.contains(#"\x1B]0;PWNED\x07\x0D\x0Afake"#), run.stderr)
+    }
+
+    func testFIFOIsRefusedWithoutWaiting() throws {
+        let path = try BFQProcess.temporaryDirectory() + "/fifo"
+        XCTAssertEqual(mkfifo(path, 0o600), 0)
+        let run = try BFQProcess.run(["inspect", path])
+        XCTAssertEqual(run.status, 2)
+        XCTAssertEqual(run.stderr, "bfq: error: \(path): not a regular file\n")
+    }
+
+    func testDamagedSafetensorsGetsTheSafetensorsRule() throws {
+        let path = try BFQProcess.temporaryDirectory() + "/short.safetensors"
+        try Data([1, 2, 3]).write(to: URL(fileURLWithPath: path))
+        let run = try BFQProcess.run(["inspect", path])
+        XCTAssertEqual(run.status, 2)
+        XCTAssertTrue(run.stderr.contains("too small for a safetensors file"), run.stderr)
+    }
+}

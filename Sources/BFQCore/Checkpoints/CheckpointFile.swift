@@ -5,8 +5,13 @@ public enum CheckpointFile {
         let file = try MappedFile(path: path)
         switch detect(file.bytes) {
         case .safetensors: return try SafeTensorsReader.read(file)
-        case nil: throw CheckpointError.unknownFormat(path: path)
-        default: return try PyTorchReader.read(file)
+        case .pytorchZip, .pytorchLegacy: return try PyTorchReader.read(file)
+        case nil:
+            // Damaged files still get the precise complaint of the reader their first bytes or name point to.
+            let bytes = file.bytes
+            if bytes.starts(with: [0x50, 0x4B, 0x03, 0x04]) || bytes.first == 0x80 { return try PyTorchReader.read(file) }
+            if path.lowercased().hasSuffix(".safetensors") { return try SafeTensorsReader.read(file) }
+            throw CheckpointError.unknownFormat(path: path)
         }
     }
 

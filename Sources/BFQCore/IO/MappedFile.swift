@@ -17,7 +17,8 @@ public final class MappedFile: @unchecked Sendable {
     /// Maps `path` (open(2), fstat(2), mmap(2)); the mapping lives as long as this object.
     public init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below as not a regular file.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw FileError.cannotOpen(path: path, errno: errno) }
         defer { close(fd) }
         var info = stat()

@@ -66,7 +66,7 @@ public struct CheckpointSummary: Sendable {
     /// The plain-text report: a summary, then one line per tensor when `listTensors`.
     public func text(listTensors: Bool) -> String {
         var lines = [
-            "file        \(path)",
+            "file        \(Formatting.printable(path))",
             "format      \(format.rawValue)",
             "size        \(Formatting.grouped(fileSize)) bytes",
             "tensors     \(Formatting.grouped(tensorCount))",
@@ -80,12 +80,14 @@ public struct CheckpointSummary: Sendable {
             lines.append("metadata    none")
         } else {
             lines.append("metadata")
-            for key in metadata.keys.sorted() { lines.append("  \(key) = \(metadata[key]!)") }
+            for key in metadata.keys.sorted() {
+                lines.append("  \(Formatting.printable(key)) = \(Formatting.printable(metadata[key]!))")
+            }
         }
         if listTensors {
             lines.append("")
             for tensor in tensors {
-                lines.append("\(tensor.name)  \(tensor.dtype.rawValue)  [\(tensor.shape.map(String.init).joined(separator: ", "))]")
+                lines.append("\(Formatting.printable(tensor.name))  \(tensor.dtype.rawValue)  [\(tensor.shape.map(String.init).joined(separator: ", "))]")
             }
         }
         return lines.joined(separator: "\n")

@@ -2,8 +2,28 @@
 import Glibc
 #endif
 
-/// Number formatting shared by the text reports.
+/// Number and text formatting shared by the reports.
 public enum Formatting {
+    /// `text` safe to show on a terminal: control characters (C0 including line breaks, DEL, C1) and the Unicode
+    /// line and paragraph separators are written as `\xNN` or `\u{NNNN}`, so names from a file can neither split a
+    /// line nor send escape sequences.
+    public static func printable(_ text: String) -> String {
+        var out = ""
+        out.unicodeScalars.reserveCapacity(text.unicodeScalars.count)
+        for scalar in text.unicodeScalars {
+            switch scalar.value {
+            case 0 ..< 0x20, 0x7F ... 0x9F:
+                let hex = String(scalar.value, radix: 16, uppercase: true)
+                out += "\\x" + (hex.count < 2 ? "0" : "") + hex
+            case 0x2028, 0x2029:
+                out += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
+            default:
+                out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+
     /// 859520964 → "859,520,964".
     public static func grouped(_ value: Int) -> String {
         let digits = String(value.magnitude)

@@ -62,7 +62,7 @@ public struct StatisticsReport: Sendable {
     public var text: String {
         var table = [Self.fields]
         for (tensor, s) in rows {
-            var cells = [tensor.name, tensor.dtype.rawValue, tensor.shape.map(String.init).joined(separator: "x"), String(s.count)]
+            var cells = [Formatting.printable(tensor.name), tensor.dtype.rawValue, tensor.shape.map(String.init).joined(separator: "x"), String(s.count)]
             cells += Self.values(s).map { Formatting.general($0) }
             cells += [String(s.nanCount), String(s.infCount), Formatting.general(s.skewness), Formatting.general(s.kurtosis)]
             table.append(cells)

@@ -1,6 +1,7 @@
 /// What json-c's strict mode lets through and RFC 8259 does not, found in a text json-c has already parsed:
 /// duplicate keys (json-c keeps the last), keys holding NUL (json-c cannot keep them apart), single-quoted strings,
-/// and bare words other than true, false and null (NaN, Infinity).
+/// bare words other than true, false and null (NaN, Infinity), raw control characters in strings and `\u`
+/// escapes of unpaired surrogates.
 enum JSONStrictness {
     private struct Container {
         var isObject: Bool
@@ -72,6 +73,7 @@ enum JSONStrictness {
         while index < text.count {
             let byte = text[index]
             if byte == UInt8(ascii: "\"") { return (out, index + 1) }
+            if byte < 0x20 { throw JSONError.syntax(offset: index, reason: "raw control character in a string") }
             guard byte == UInt8(ascii: "\\") else {
                 out.append(byte)
                 index += 1
@@ -95,7 +97,10 @@ enum JSONStrictness {
                     scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
                     index += 6
                 }
-                out.append(contentsOf: Array(String(Character(Unicode.Scalar(scalar) ?? "\u{FFFD}")).utf8))
+                guard let character = Unicode.Scalar(scalar) else {
+                    throw JSONError.syntax(offset: index - 6, reason: "\\u escape of an unpaired surrogate")
+                }
+                out.append(contentsOf: Array(String(Character(character)).utf8))
             default: out.append(escape)
             }
         }

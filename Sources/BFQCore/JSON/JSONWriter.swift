@@ -1,7 +1,8 @@
 import CJSONC
 
 /// Serialises `JSONValue`s with json-c. Output is deterministic: members in the order given, no slash escaping,
-/// non-finite doubles written as `null` (JSON has no NaN or Infinity).
+/// doubles in the shortest form that reads back to the same value, non-finite doubles written as `null`
+/// (JSON has no NaN or Infinity).
 public enum JSONWriter {
     /// Compact text, as safetensors headers are written.
     public static func compact(_ value: JSONValue) -> String { serialise(value, flags: JSON_C_TO_STRING_PLAIN) }
@@ -28,7 +29,7 @@ public enum JSONWriter {
         case let .int(number): return json_object_new_int64(number)
         case let .double(number):
             guard number.isFinite else { return nil }
-            return json_object_new_double(number)
+            return json_object_new_double_s(number, number.description)
         case let .string(text):
             var text = text
             return text.withUTF8 { bytes in
