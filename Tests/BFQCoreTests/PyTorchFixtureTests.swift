@@ -41,8 +41,25 @@ final class PyTorchFixtureTests: XCTestCase {
     func testEveryFixtureIsCovered() throws {
         let tested: Set = ["sd_wrapper", "double_wrapper_p4", "lightning", "dtypes", "float8", "views", "legacy", "legacy_p4",
                            "nested", "archive_root", "custom_root"]
-        let all = try PyTorchFixtures.cases().filter { $0.forbidden == nil }.map { String($0.file.dropLast(5)) }
+        let all = try PyTorchFixtures.cases().filter { $0.forbidden == nil && $0.error == nil }.map { String($0.file.dropLast(5)) }
         XCTAssertEqual(Set(all), tested)
+    }
+
+    /// Quantized, sparse and meta tensors and a whole nn.Module, as torch.save writes them, are refused naming the
+    /// tensor and its kind (or suggesting state_dict()).
+    func testUnsupportedTensorKindsAndWholeModuleRefused() throws {
+        let refused = try PyTorchFixtures.cases().filter { $0.error != nil }
+        XCTAssertEqual(refused.map(\.file), ["refused_quantized.ckpt", "refused_sparse.ckpt", "refused_meta.ckpt", "refused_module_whole.ckpt"])
+        for fixture in refused {
+            let path = PyTorchFixtures.path(fixture.file)
+            XCTAssertThrowsError(try PyTorchReader.read(MappedFile(path: path)), fixture.file) { error in
+                XCTAssertEqual("\(error)", "\(path): \(fixture.error!)")
+            }
+        }
+        let path = PyTorchFixtures.path("refused_quantized.ckpt")
+        XCTAssertThrowsError(try PyTorchReader.read(MappedFile(path: path))) { error in
+            XCTAssertEqual(error as? PyTorchError, .unsupportedTensor(path: path, tensor: "q", kind: "quantized tensors (torch._utils._rebuild_qtensor)"))
+        }
     }
 
     func testViewsStayInTheMappingWithStrides() throws {

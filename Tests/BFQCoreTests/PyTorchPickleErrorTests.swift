@@ -23,7 +23,7 @@ final class PyTorchPickleErrorTests: XCTestCase {
 
     func testTruncatedAtEveryOperandOpcode() throws {
         // (opcode and the operand bytes present, name, bytes needed by the failing read, bytes remaining then)
-        let cases: [([UInt8], String, Int, Int)] = [
+        let cases: [([UInt8], String, UInt64, Int)] = [
             ([0x4B], "BININT1", 1, 0), ([0x4D, 1], "BININT2", 2, 1), ([0x4A, 1, 2], "BININT", 4, 2), ([0x8A], "LONG1", 1, 0),
             ([0x8A, 4, 1], "LONG1", 4, 1), ([0x8B, 1, 0], "LONG4", 4, 2), ([0x8B, 9, 0, 0, 0, 1], "LONG4", 9, 1),
             ([0x47, 0, 0], "BINFLOAT", 8, 2), ([0x58, 5, 0, 0, 0, 0x61], "BINUNICODE", 5, 1),
@@ -56,7 +56,7 @@ final class PyTorchPickleErrorTests: XCTestCase {
         var (error, path) = try failure([0x80, 0x02, 0x58, 0xFF, 0xFF, 0xFF, 0xFF, 0x2E])
         XCTAssertEqual(error, .truncated(path: path, part: "data.pkl", offset: 2, opcode: "BINUNICODE", needed: 0xFFFF_FFFF, remaining: 1))
         (error, path) = try failure([0x80, 0x04, 0x8E] + [UInt8](repeating: 0xFF, count: 8) + [0x2E])
-        XCTAssertEqual(error, .truncated(path: path, part: "data.pkl", offset: 2, opcode: "BINBYTES8", needed: -1, remaining: 1))
+        XCTAssertEqual(error, .truncated(path: path, part: "data.pkl", offset: 2, opcode: "BINBYTES8", needed: UInt64.max, remaining: 1))
         (error, path) = try failure([0x80, 0x02, 0x8B, 0xFF, 0xFF, 0xFF, 0xFF, 0x2E])
         XCTAssertEqual(error, .malformedPickle(path: path, part: "data.pkl", offset: 2, opcode: "LONG4", rule: "negative length -1"))
     }
@@ -91,9 +91,9 @@ final class PyTorchPickleErrorTests: XCTestCase {
         (error, path) = try failure([0x80, 0x02, 0x7D, 0x28, 0x4E, 0x75, 0x2E])
         XCTAssertEqual(error, .malformedPickle(path: path, part: "data.pkl", offset: 5, opcode: "SETITEMS", rule: "odd number of items"))
         (error, path) = try failure([0x80, 0x02, 0x4E, 0x4E, 0x61, 0x2E])
-        XCTAssertEqual(error, .malformedPickle(path: path, part: "data.pkl", offset: 4, opcode: "APPEND", rule: "target is a None, not a list"))
+        XCTAssertEqual(error, .malformedPickle(path: path, part: "data.pkl", offset: 4, opcode: "APPEND", rule: "target is None, not a list"))
         (error, path) = try failure([0x80, 0x02, 0x4B, 0x01, 0x29, 0x52, 0x2E])
-        XCTAssertEqual(error, .malformedPickle(path: path, part: "data.pkl", offset: 5, opcode: "REDUCE", rule: "a int is not callable"))
+        XCTAssertEqual(error, .malformedPickle(path: path, part: "data.pkl", offset: 5, opcode: "REDUCE", rule: "an int is not callable"))
     }
 
     func testMemoIndexMissing() throws {
@@ -138,7 +138,7 @@ final class PyTorchPickleErrorTests: XCTestCase {
 
     func testTopLevelNotADict() throws {
         let (error, path) = try failure([0x80, 0x02, 0x4B, 0x07, 0x2E])
-        XCTAssertEqual(error, .badStructure(path: path, rule: "top-level object is a int, not a dict of tensors"))
+        XCTAssertEqual(error, .badStructure(path: path, rule: "top-level object is an int, not a dict of tensors"))
     }
 
     func testDuplicateFlattenedName() throws {
@@ -157,7 +157,7 @@ final class PyTorchPickleErrorTests: XCTestCase {
              "reaches a dunder attribute, which can lead to any object"),
             (Array("ctorch\nload\n".utf8), "torch.load", "can load another pickle"),
             (Array("cbuiltins\nbreakpoint\n".utf8), "builtins.breakpoint", "starts a debugger"),
-            (Array("cbuiltins\nsomething\n".utf8), "builtins.something", "only builtin data types are allowed"),
+            (Array("cbuiltins\nsomething\n".utf8), "builtins.something", "is not a builtin data type"),
             ([0x8C, 3] + Array("sys".utf8) + [0x8C, 7] + Array("modules".utf8) + [0x93], "sys.modules", "can import or inspect arbitrary modules"),
         ]
         for (body, global, reason) in cases {
@@ -167,6 +167,104 @@ final class PyTorchPickleErrorTests: XCTestCase {
         }
         let (error, path) = try failure([0x80, 0x02] + Array("cos\nsystem\n".utf8) + [0x2E])
         XCTAssertEqual(error.description, "\(path): data.pkl offset 2: global 'os.system' is forbidden (can run commands or control processes)")
+    }
+
+    func testForbiddenGlobalsReachedByAttributePathsAndPython2Names() throws {
+        func short(_ s: String) -> [UInt8] { [0x8C, UInt8(s.utf8.count)] + Array(s.utf8) }
+        let system = "resolves to 'os.system', which can run commands or control processes"
+        let pickleLoads = "resolves to 'pickle.loads', which can load another pickle"
+        // (module, name, written as protocol 2 GLOBAL rather than STACK_GLOBAL, reason)
+        let cases: [(String, String, Bool, String)] = [
+            ("torch", "os.system", false, system), ("posixpath", "os.system", false, system),
+            ("torch.nn", "modules.module.torch.os.system", false, system),
+            ("torch.serialization", "pickle.loads", false, pickleLoads), ("cPickle", "loads", true, pickleLoads),
+            ("numpy", "load", false, "can load another pickle"), ("torch", "hub.load", false, "can open network connections"),
+            ("torch", "jit.load", false, "can execute code"),
+            ("torch.serialization", "torch.load", false, "resolves to 'torch.load', which can load another pickle"),
+            ("torch", "sys.modules.get", false, "resolves to 'sys.modules.get', which can import or inspect arbitrary modules"),
+            ("torch.utils.cpp_extension", "load_inline", false, "can execute code"),
+            ("torch.testing._internal.common_utils", "shell", false, "can execute code"),
+            ("torch.package.package_importer", "PackageImporter", false, "can load another pickle"),
+            ("SocketServer", "TCPServer", true, "resolves to 'socketserver.TCPServer', which can open network connections"),
+            ("__builtin__", "intern", true, "is not a builtin data type"),
+        ]
+        for (module, name, text, reason) in cases {
+            let body = text ? Array("c\(module)\n\(name)\n".utf8) : short(module) + short(name) + [0x93]
+            let (error, path) = try failure([0x80, text ? 0x02 : 0x04, 0x4E] + body + [0x2E])
+            XCTAssertEqual(error, .forbiddenGlobal(path: path, part: "data.pkl", offset: text ? 3 : 2 + body.count, global: "\(module).\(name)",
+                                                   reason: reason))
+        }
+        // Legitimate globals stay modelled or unknown (a warning), Python 2 names included.
+        let allowed: [(String, String, PickleGlobal.Kind)] = [
+            ("collections", "OrderedDict", .orderedDict), ("torch._utils", "_rebuild_tensor_v2", .rebuildTensorV2),
+            ("_codecs", "encode", .codecsEncode), ("__builtin__", "set", .builtinSet), ("copy_reg", "_reconstructor", .unknown),
+            ("torch._utils", "_rebuild_qtensor", .unsupportedTensor), ("torch._C._nn", "gelu", .unknown),
+            ("pytorch_lightning.callbacks.model_checkpoint", "ModelCheckpoint", .unknown), ("pathlib", "PosixPath", .unknown),
+            ("numpy.core.multiarray", "_reconstruct", .unknown), ("torch.serialization", "_get_layout", .unknown),
+        ]
+        for (module, name, kind) in allowed {
+            XCTAssertEqual(try? PickleGlobal.classify(module: module, name: name).get(), kind, "\(module).\(name)")
+        }
+    }
+
+    func testWideIntegersIgnoredOnceAndSharedBigIntsRenderedOnce() throws {
+        // {"wide": <1024-byte LONG4>, "l": [wide] * 100_000, "big": 2**70, "big2": [big] * 1000, "text": <200-digit LONG>,
+        //  "huge": <4 MB LONG4>}: one warning, each big int rendered once, no quadratic work on the wide ones.
+        var pickle: [UInt8] = [0x80, 0x04, 0x7D, 0x28] + str("wide")
+        let wideOffset = pickle.count
+        pickle += [0x8B] + ZipBytes.le32(1024) + [UInt8](repeating: 0x7F, count: 1024) + [0x94]
+        pickle += str("l") + [0x5D, 0x28] + [UInt8](repeating: 0, count: 200_000).enumerated().map { $0.offset % 2 == 0 ? 0x68 : 0x00 } + [0x65]
+        pickle += str("big") + [0x8A, 0x09, 0, 0, 0, 0, 0, 0, 0, 0, 0x40, 0x94]
+        pickle += str("big2") + [0x5D, 0x28] + [UInt8](repeating: 0, count: 2000).enumerated().map { $0.offset % 2 == 0 ? 0x68 : 0x01 } + [0x65]
+        pickle += str("text") + Array("L\(String(repeating: "9", count: 200))L\n".utf8)
+        pickle += str("huge") + [0x8B] + ZipBytes.le32(4 << 20) + [UInt8](repeating: 0x01, count: 4 << 20) + [0x75, 0x2E]
+        let path = try TestFiles.write(ZipBytes.checkpoint(pickle: pickle), name: "case.ckpt")
+        let checkpoint = try PyTorchReader.read(MappedFile(path: path))
+        XCTAssertEqual(checkpoint.warnings, ["\(path): data.pkl offset \(wideOffset): integers wider than 64 bytes are ignored"])
+        XCTAssertEqual(checkpoint.metadata.count, 1001)
+        XCTAssertEqual(checkpoint.metadata["big"], "1180591620717411303424")
+        XCTAssertEqual(checkpoint.metadata["big2.999"], "1180591620717411303424")
+        // A declared length is checked against the file before anything is read.
+        let (error, errorPath) = try failure([0x80, 0x02, 0x8B, 0xFF, 0xFF, 0xFF, 0x7F, 0x01, 0x2E])
+        XCTAssertEqual(error, .truncated(path: errorPath, part: "data.pkl", offset: 2, opcode: "LONG4", needed: 0x7FFF_FFFF, remaining: 2))
+    }
+
+    func testNamesAndMetadataFromSharedObjectsAreBounded() throws {
+        func ints(_ count: Int) -> [UInt8] { [0x5D, 0x28] + [UInt8](repeating: 0, count: 2 * count).enumerated().map { $0.offset % 2 == 0 ? 0x4B : 1 } + [0x65] }
+        // A memoized 1 MB key as the key of 98 nested dicts: refused as soon as a name passes 4096 bytes.
+        var pickle: [UInt8] = [0x80, 0x04, 0x58] + ZipBytes.le32(1 << 20) + [UInt8](repeating: 0x6B, count: 1 << 20) + [0x94, 0x30]
+        for _ in 0 ..< 98 { pickle += [0x7D, 0x68, 0x00] }
+        pickle += ints(30) + [UInt8](repeating: 0x73, count: 98) + [0x2E]
+        var (error, path) = try failure(pickle)
+        XCTAssertEqual(error, .badStructure(path: path, rule: "name '\(String(repeating: "k", count: 80))…' is longer than 4096 bytes"))
+
+        // A memoized 70,000-int list under two keys: 65,536 metadata entries, then one warning.
+        pickle = [0x80, 0x04] + ints(70_000) + [0x94, 0x30, 0x7D, 0x28] + str("a") + [0x68, 0x00] + str("b") + [0x68, 0x00, 0x75, 0x2E]
+        path = try TestFiles.write(ZipBytes.checkpoint(pickle: pickle), name: "case.ckpt")
+        var checkpoint = try PyTorchReader.read(MappedFile(path: path))
+        XCTAssertEqual(checkpoint.metadata.count, 65_536)
+        XCTAssertEqual(checkpoint.warnings, ["\(path): dropped 74464 metadata value(s) beyond 65536 entries or 16 MB"])
+
+        // A memoized 1 MB string listed 20 times: 15 fit in 16 MB of metadata.
+        pickle = [0x80, 0x04, 0x7D] + str("l") + [0x5D, 0x28, 0x58] + ZipBytes.le32(1 << 20) + [UInt8](repeating: 0x73, count: 1 << 20) + [0x94]
+        pickle += [UInt8](repeating: 0, count: 38).enumerated().map { $0.offset % 2 == 0 ? 0x68 : 0x00 } + [0x65, 0x73, 0x2E]
+        path = try TestFiles.write(ZipBytes.checkpoint(pickle: pickle), name: "case.ckpt")
+        checkpoint = try PyTorchReader.read(MappedFile(path: path))
+        XCTAssertEqual(checkpoint.metadata.count, 15)
+        XCTAssertEqual(checkpoint.warnings, ["\(path): dropped 5 metadata value(s) beyond 65536 entries or 16 MB"])
+
+        // A memoized 300,000-int list under four keys needs more than the visit limit.
+        pickle = [0x80, 0x04] + ints(300_000) + [0x94, 0x30, 0x7D, 0x28] + ["a", "b", "c", "d"].flatMap { str($0) + [0x68, 0x00] } + [0x75, 0x2E]
+        (error, path) = try failure(pickle)
+        XCTAssertEqual(error, .badStructure(path: path, rule: "object graph needs over 1000000 visits (shared containers?)"))
+    }
+
+    func testHugeDeclaredLengthsReportedUnsigned() throws {
+        var (error, path) = try failure([0x80, 0x04, 0x8D] + ZipBytes.le64(Int.min) + [0x2E])
+        XCTAssertEqual(error, .truncated(path: path, part: "data.pkl", offset: 2, opcode: "BINUNICODE8", needed: 1 << 63, remaining: 1))
+        XCTAssertTrue(error.description.hasSuffix("data.pkl offset 2: BINUNICODE8 needs 9223372036854775808 bytes but only 1 remain"))
+        (error, path) = try failure([0x80, 0x04, 0x95] + ZipBytes.le64(-5) + [0x2E])
+        XCTAssertEqual(error.description, "\(path): data.pkl offset 2: FRAME needs 18446744073709551611 bytes but only 1 remain")
     }
 
     func testStackGlobalNeedsStrings() throws {

@@ -105,6 +105,19 @@ final class PyTorchStructureErrorTests: XCTestCase {
         XCTAssertEqual(error, .notPyTorch(path: path, reason: "neither a zip archive nor a legacy torch.save file"))
     }
 
+    func testEntriesOutsideTheRootFolderRefused() throws {
+        // torch takes the root folder from the first entry and refuses any other: A/data.pkl would be read, B/ ignored.
+        let pickle = ZipBytes.tensorPickle(numel: 4, shape: [4], stride: [1])
+        let (twoRoots, _, offsets) = ZipBytes.archive([.init(name: "A/data.pkl", data: pickle), .init(name: "A/data/0", data: ZipBytes.fourFloats),
+                                                       .init(name: "B/data.pkl", data: pickle), .init(name: "B/data/0", data: ZipBytes.fourFloats)])
+        var (error, path) = try failure(twoRoots)
+        XCTAssertEqual(error, .zip(path: path, entry: "B/data.pkl", offset: offsets[2],
+                                   rule: "is outside the root folder 'A/' of the first entry; torch refuses such archives"))
+        let (loose, _, _) = ZipBytes.archive([.init(name: "version", data: [0x33]), .init(name: "A/data.pkl", data: pickle)])
+        (error, path) = try failure(loose)
+        XCTAssertEqual(error.description, "\(path): zip entry 'version' offset 0: is not in a folder; torch keeps every record under one root folder")
+    }
+
     // MARK: - Storages and tensors
 
     func testBadStorageKey() throws {

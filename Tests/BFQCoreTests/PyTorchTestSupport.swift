@@ -12,6 +12,8 @@ enum PyTorchFixtures {
         let metadata: [String: String]
         let warnings: [String]
         let forbidden: String?
+        /// The message after "<path>: " of a file torch writes but bfq refuses.
+        let error: String?
     }
 
     static func path(_ name: String) -> String { TestFiles.path("pytorch/" + name) }
@@ -22,7 +24,8 @@ enum PyTorchFixtures {
         return rows.map { row in
             Case(file: row["file"] as! String, expected: row["expected"] as? String, format: row["format"] as? String,
                  order: row["order"] as? [String] ?? [], metadata: row["metadata"] as? [String: String] ?? [:],
-                 warnings: row["warnings"] as? [String] ?? [], forbidden: row["forbidden"] as? String)
+                 warnings: row["warnings"] as? [String] ?? [], forbidden: row["forbidden"] as? String,
+                 error: row["error"] as? String)
         }
     }
 

@@ -3,7 +3,8 @@
 
 Each checkpoint is written by real torch.save; the values the reader must produce are written next to it as a
 contiguous .safetensors by real safetensors, and manifest.json lists, per file, the tensor names in pickle order,
-the metadata strings, warning fragments, or the global a hostile file must be refused for.
+the metadata strings, warning fragments, the global a hostile file must be refused for, or the error a file
+torch writes but bfq refuses must give.
 Run from the repository root: python3 tools/testdata/pytorch_cases.py
 """
 import argparse
@@ -209,6 +210,22 @@ def main():
                 pickle.dump(head, f, protocol=2)
             f.write(payload)
         manifest.append({"file": os.path.basename(path), "forbidden": glob})
+
+    # 10. Objects torch writes that bfq refuses, with the message after "<path>: " (`error`).
+    refused = {
+        "quantized": ({"q": torch.quantize_per_tensor(rand(4), 0.1, 0, torch.qint8), "d": rand(2)},
+                      "tensor 'q': quantized tensors (torch._utils._rebuild_qtensor) are not supported"),
+        "sparse": ({"d": rand(2), "sp": rand(3, 3).to_sparse()},
+                   "tensor 'sp': sparse tensors (torch._utils._rebuild_sparse_tensor) are not supported"),
+        "meta": ({"m": torch.empty(2, 3, device="meta")},
+                 "tensor 'm': meta tensors (torch._utils._rebuild_meta_tensor_no_storage) are not supported"),
+        "module_whole": (torch.nn.Linear(2, 1),
+                         "top-level object is an object built by 'torch.nn.modules.linear.Linear', not a dict of "
+                         "tensors; for a whole nn.Module, save model.state_dict() instead"),
+    }
+    for name, (obj, error) in refused.items():
+        torch.save(obj, os.path.join(OUT, f"refused_{name}.ckpt"))
+        manifest.append({"file": f"refused_{name}.ckpt", "error": error})
 
     with open(os.path.join(OUT, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)

@@ -8,10 +8,17 @@
 ///   contribute their index (`blocks.0`). Dict keys may be str, int or bool; other keys are skipped with a warning.
 /// - Scalars become metadata strings: ints in decimal, floats as Python's `repr`, bools as `True`/`False`, str as is.
 ///   None, bytes, sets and opaque objects are ignored.
-/// - Two entries flattening to the same name are an error.
+/// - Two entries flattening to the same name are an error, and so is a tensor of a kind bfq does not model.
+/// - Hostile sharing is bounded: a name may not exceed `nameLimit` bytes, tensor names `tensorNameBytesLimit` bytes
+///   in all; metadata beyond `metadataLimit` entries or `metadataBytesLimit` bytes is dropped with one warning.
+///   Names are built only for what is kept, so a walk costs at most `visitLimit` cheap steps.
 struct PickleFlattener {
     static let depthLimit = 100
-    static let visitLimit = 4_000_000
+    static let visitLimit = 1_000_000
+    static let nameLimit = 4096
+    static let tensorNameBytesLimit = 64 << 20
+    static let metadataLimit = 65_536
+    static let metadataBytesLimit = 16 << 20
 
     let path: String
     /// Size of the file: no tensor may need more bytes written out than the file holds (see `tensorEntry`).
@@ -21,10 +28,19 @@ struct PickleFlattener {
     var metadata: [String: String] = [:]
     var warnings: [String] = []
     private var names: Set<String> = []
+    /// The keys leading to the value being walked, and the length of their dotted name.
+    private var keys: [String] = []
+    private var keyBytes = 0
     private var visits = 0
     private var active: Set<Int> = []
+    private var decimals: [Int: String] = [:]
+    private var tensorNameBytes = 0
+    private var metadataBytes = 0
+    private var droppedMetadata = 0
     private var skippedTensors = 0
     private var firstSkipped = ""
+    private var cycles = 0
+    private var firstCycle = ""
     private var badKeys = 0
 
     init(path: String, fileSize: Int, arena: PickleArena) {
@@ -33,13 +49,17 @@ struct PickleFlattener {
         self.arena = arena
     }
 
+    private var name: String { keys.joined(separator: ".") }
+
     mutating func flatten(_ root: PickleValue) throws {
         switch root {
         case .dict, .list, .tuple: break
-        default: throw PyTorchError.badStructure(path: path, rule: "top-level object is a \(root.kindName), not a dict of tensors")
+        case let .object(g):
+            let source = g >= 0 ? " built by '\(arena.globals[g].qualifiedName)'" : ""
+            throw PyTorchError.badStructure(path: path, rule: "top-level object is an object\(source), not a dict of tensors; for a whole nn.Module, save model.state_dict() instead")
+        default: throw PyTorchError.badStructure(path: path, rule: "top-level object is \(root.kind), not a dict of tensors")
         }
         var level = root
-        var prefix = ""
         var unwrapped = 0
         while case let .dict(d) = level, let inner = arena.dicts[d].first(where: { isStateDict($0) }) {
             unwrapped += 1
@@ -47,17 +67,22 @@ struct PickleFlattener {
                 throw PyTorchError.badStructure(path: path, rule: "state_dict nested deeper than \(PickleFlattener.depthLimit) levels")
             }
             for item in arena.dicts[d] where !isStateDict(item) {
-                try walkItem(key: item.key, value: item.value, prefix: prefix, depth: 1, tensors: false)
+                try walkItem(key: item.key, value: item.value, depth: 1, tensors: false)
             }
             level = inner.value
-            prefix = ""
         }
-        try walk(level, name: prefix, depth: 0, tensors: true)
+        try walk(level, depth: 0, tensors: true)
         if skippedTensors > 0 {
             warnings.append("\(path): skipped \(skippedTensors) tensor(s) outside state_dict (e.g. '\(firstSkipped)')")
         }
         if badKeys > 0 {
             warnings.append("\(path): skipped \(badKeys) dict entr\(badKeys == 1 ? "y" : "ies") whose key is not a str or int")
+        }
+        if cycles > 0 {
+            warnings.append("\(path): '\(firstCycle)' contains itself; the cycle was skipped\(cycles > 1 ? " (and \(cycles - 1) more)" : "")")
+        }
+        if droppedMetadata > 0 {
+            warnings.append("\(path): dropped \(droppedMetadata) metadata value(s) beyond \(PickleFlattener.metadataLimit) entries or \(PickleFlattener.metadataBytesLimit >> 20) MB")
         }
     }
 
@@ -66,7 +91,7 @@ struct PickleFlattener {
         return true
     }
 
-    private mutating func walkItem(key: PickleValue, value: PickleValue, prefix: String, depth: Int, tensors: Bool) throws {
+    private mutating func walkItem(key: PickleValue, value: PickleValue, depth: Int, tensors: Bool) throws {
         let text: String
         switch key {
         case let .string(s): text = s
@@ -76,10 +101,26 @@ struct PickleFlattener {
             badKeys += 1
             return
         }
-        try walk(value, name: prefix.isEmpty ? text : prefix + "." + text, depth: depth, tensors: tensors)
+        try walk(value, key: text, depth: depth, tensors: tensors)
     }
 
-    private mutating func walk(_ value: PickleValue, name: String, depth: Int, tensors collect: Bool) throws {
+    /// Walks `value` under `key` appended to the current keys.
+    private mutating func walk(_ value: PickleValue, key: String, depth: Int, tensors collect: Bool) throws {
+        let added = key.utf8.count + (keys.isEmpty ? 0 : 1)
+        guard keyBytes + added <= PickleFlattener.nameLimit else {
+            let long = (keys + [key]).joined(separator: ".")
+            throw PyTorchError.badStructure(path: path, rule: "name '\(String(decoding: long.utf8.prefix(80), as: UTF8.self))…' is longer than \(PickleFlattener.nameLimit) bytes")
+        }
+        keys.append(key)
+        keyBytes += added
+        defer {
+            keys.removeLast()
+            keyBytes -= added
+        }
+        try walk(value, depth: depth, tensors: collect)
+    }
+
+    private mutating func walk(_ value: PickleValue, depth: Int, tensors collect: Bool) throws {
         visits += 1
         guard visits <= PickleFlattener.visitLimit else {
             throw PyTorchError.badStructure(path: path, rule: "object graph needs over \(PickleFlattener.visitLimit) visits (shared containers?)")
@@ -89,41 +130,52 @@ struct PickleFlattener {
         }
         switch value {
         case let .tensor(t):
-            if collect {
-                try add(name)
-                tensors.append(try entry(named: name, arena.tensors[t]))
-            } else {
-                if skippedTensors == 0 { firstSkipped = name }
-                skippedTensors += 1
+            guard collect else { return skipTensor() }
+            tensorNameBytes += keyBytes
+            guard tensorNameBytes <= PickleFlattener.tensorNameBytesLimit else {
+                throw PyTorchError.badStructure(path: path, rule: "tensor names take over \(PickleFlattener.tensorNameBytesLimit >> 20) MB (shared tensors?)")
             }
+            let name = self.name
+            try add(name)
+            tensors.append(try entry(named: name, arena.tensors[t]))
+        case let .unsupportedTensor(g):
+            guard collect else { return skipTensor() }
+            throw PyTorchError.unsupportedTensor(path: path, tensor: name, kind: arena.globals[g].unsupportedTensorKind)
         case let .dict(d):
-            guard enter(0, d, name) else { return }
+            guard enter(0, d) else { return }
             defer { active.remove(d << 2) }
             for item in arena.dicts[d] {
-                try walkItem(key: item.key, value: item.value, prefix: name, depth: depth + 1, tensors: collect)
+                try walkItem(key: item.key, value: item.value, depth: depth + 1, tensors: collect)
             }
         case let .list(l):
-            guard enter(1, l, name) else { return }
+            guard enter(1, l) else { return }
             defer { active.remove(l << 2 | 1) }
             for (i, item) in arena.lists[l].enumerated() {
-                try walk(item, name: name.isEmpty ? String(i) : "\(name).\(i)", depth: depth + 1, tensors: collect)
+                try walk(item, key: String(i), depth: depth + 1, tensors: collect)
             }
         case let .tuple(t):
             for (i, item) in arena.tuples[t].enumerated() {  // tuples cannot contain themselves
-                try walk(item, name: name.isEmpty ? String(i) : "\(name).\(i)", depth: depth + 1, tensors: collect)
+                try walk(item, key: String(i), depth: depth + 1, tensors: collect)
             }
-        case let .bool(b): try addMetadata(name, b ? "True" : "False")
-        case .int, .bigInt: try addMetadata(name, arena.decimal(value) ?? "")
-        case let .float(f): try addMetadata(name, PickleFlattener.pythonRepr(f))
-        case let .string(s): try addMetadata(name, s)
+        case let .bool(b): try addMetadata(b ? "True" : "False")
+        case let .int(v): try addMetadata(String(v))
+        case let .bigInt(i): try addMetadata(decimal(i))
+        case let .float(f): try addMetadata(PickleFlattener.pythonRepr(f))
+        case let .string(s): try addMetadata(s)
         case .none, .bytes, .set, .global, .object, .storage: break
         }
     }
 
-    /// Marks a mutable container as being walked; false (with a warning) when it contains itself.
-    private mutating func enter(_ kind: Int, _ index: Int, _ name: String) -> Bool {
+    private mutating func skipTensor() {
+        if skippedTensors == 0 { firstSkipped = name }
+        skippedTensors += 1
+    }
+
+    /// Marks a mutable container as being walked; false (counted for one warning) when it contains itself.
+    private mutating func enter(_ kind: Int, _ index: Int) -> Bool {
         guard active.insert(index << 2 | kind).inserted else {
-            warnings.append("\(path): '\(name)' contains itself; the cycle was skipped")
+            if cycles == 0 { firstCycle = name }
+            cycles += 1
             return false
         }
         return true
@@ -133,9 +185,29 @@ struct PickleFlattener {
         guard names.insert(name).inserted else { throw PyTorchError.duplicateName(path: path, name: name) }
     }
 
-    private mutating func addMetadata(_ name: String, _ value: String) throws {
+    /// Adds metadata under the current name; from the first value past the caps on, values are counted and dropped.
+    private mutating func addMetadata(_ text: String) throws {
+        guard droppedMetadata == 0, metadata.count < PickleFlattener.metadataLimit else {
+            droppedMetadata += 1
+            return
+        }
+        let name = self.name
+        let size = name.utf8.count + text.utf8.count
+        guard metadataBytes + size <= PickleFlattener.metadataBytesLimit else {
+            droppedMetadata += 1
+            return
+        }
         try add(name)
-        metadata[name] = value
+        metadata[name] = text
+        metadataBytes += size
+    }
+
+    /// The decimal text of big integer `index`, rendered once however often it is referenced.
+    private mutating func decimal(_ index: Int) -> String {
+        if let text = decimals[index] { return text }
+        let text = PickleArena.decimal(littleEndian: arena.bigInts[index])
+        decimals[index] = text
+        return text
     }
 
     /// Validates a rebuilt tensor against its storage and makes the entry.

@@ -8,6 +8,8 @@ struct PickleGlobal {
         case rebuildTensorV2, rebuildTensorV3, rebuildParameter, rebuildParameterWithState, rebuildFromTypeV2
         case storageClass(TorchDType), untypedStorage, dtype(TorchDType)
         case torchSize, torchDevice, codecsEncode, tensorClass
+        /// A torch rebuild function bfq does not model (quantized, sparse, meta, nested tensors, ...).
+        case unsupportedTensor
         /// Not modelled: whatever it builds is an opaque placeholder.
         case unknown
     }
@@ -17,10 +19,20 @@ struct PickleGlobal {
     let kind: Kind
     var qualifiedName: String { "\(module).\(name)" }
 
-    /// Classifies `module.name`; returns the reason when the global is forbidden.
+    /// Classifies `module.name` as Python 3 resolves it (Python 2 names mapped, see `python3Name`); returns the reason
+    /// when the global is forbidden.
     static func classify(module: String, name: String) -> Result<Kind, ForbiddenGlobal> {
-        if let reason = forbiddenReason(module: module, name: name) { return .failure(ForbiddenGlobal(reason: reason)) }
-        return .success(known["\(module).\(name)"] ?? .unknown)
+        let mapped = python3Name(module: module, name: name)
+        for (m, n) in [(module, name), mapped] {
+            guard let (resolved, reason) = forbidden(module: m, name: n) else { continue }
+            let shown = resolved == "\(module).\(name)" ? reason : "resolves to '\(resolved)', which \(reason)"
+            return .failure(ForbiddenGlobal(reason: shown))
+        }
+        if let kind = known["\(mapped.module).\(mapped.name)"] { return .success(kind) }
+        if ["torch._utils", "torch._tensor"].contains(mapped.module), mapped.name.hasPrefix("_rebuild_") {
+            return .success(.unsupportedTensor)
+        }
+        return .success(.unknown)
     }
 
     struct ForbiddenGlobal: Error { let reason: String }
@@ -48,6 +60,18 @@ struct PickleGlobal {
         "QInt32Storage": "qint32", "QUInt4x2Storage": "quint4x2", "QUInt2x4Storage": "quint2x4",
     ]
 
+    /// What a torch rebuild function bfq does not model builds, for messages.
+    var unsupportedTensorKind: String {
+        let kinds = [
+            "_rebuild_qtensor": "quantized tensors", "_rebuild_sparse_tensor": "sparse tensors",
+            "_rebuild_sparse_csr_tensor": "sparse CSR tensors", "_rebuild_meta_tensor_no_storage": "meta tensors",
+            "_rebuild_nested_tensor": "nested tensors", "_rebuild_wrapper_subclass": "tensor subclasses",
+            "_rebuild_device_tensor_from_numpy": "device tensors", "_rebuild_device_tensor_from_cpu_tensor": "device tensors",
+            "_rebuild_xla_tensor": "XLA tensors", "_rebuild_mps_tensor": "MPS tensors", "_rebuild_tensor": "version 1 tensors",
+        ]
+        return "\(kinds[name] ?? "tensors") (\(qualifiedName))"
+    }
+
     static func torchDType(_ name: String, shown: String) -> TorchDType? {
         guard let (dtype, size) = dtypes[name] else { return nil }
         return TorchDType(name: shown, dtype: dtype, elementSize: size)
@@ -58,12 +82,11 @@ struct PickleGlobal {
             "collections.OrderedDict": .orderedDict,
             "builtins.dict": .builtinDict, "builtins.list": .builtinList, "builtins.tuple": .builtinTuple,
             "builtins.set": .builtinSet, "builtins.frozenset": .builtinSet, "builtins.bytearray": .builtinBytearray,
-            "__builtin__.set": .builtinSet, "__builtin__.frozenset": .builtinSet,
             "torch._utils._rebuild_tensor_v2": .rebuildTensorV2,
             "torch._utils._rebuild_tensor_v3": .rebuildTensorV3,
             "torch._utils._rebuild_parameter": .rebuildParameter,
             "torch._utils._rebuild_parameter_with_state": .rebuildParameterWithState,
-            "torch._tensor._rebuild_from_type_v2": .rebuildFromTypeV2,
+            "torch._tensor._rebuild_from_type_v2": .rebuildFromTypeV2, "torch._tensor._rebuild_from_type": .rebuildFromTypeV2,
             "torch.storage.UntypedStorage": .untypedStorage, "torch.UntypedStorage": .untypedStorage,
             "torch.Size": .torchSize, "torch.device": .torchDevice, "_codecs.encode": .codecsEncode,
             "torch.Tensor": .tensorClass, "torch._tensor.Tensor": .tensorClass,
@@ -78,79 +101,86 @@ struct PickleGlobal {
 
     // MARK: - Forbidden globals
     // Modules follow the lists of fickling (`UNSAFE_IMPORTS`, `UnsafeImportsML`) and picklescan (`_unsafe_globals`).
+    //
+    // Python resolves the dotted name by attribute access from the module, so `torch.serialization.pickle.loads` is
+    // `pickle.loads` and `posixpath.os.system` is `os.system`: every suffix of the full dotted path is checked.
 
     private static let execute = "can execute code"
     private static let process = "can run commands or control processes"
     private static let network = "can open network connections"
     private static let files = "can read or write files"
     private static let imports = "can import or inspect arbitrary modules"
+    private static let loads = "can load another pickle"
+    private static let native = "can call native code or touch raw memory"
 
-    /// Top-level modules refused whatever the name (submodules included).
-    private static let forbiddenModules: [String: String] = {
+    /// Dotted paths refused with everything under them; one-component entries are whole top-level modules.
+    private static let forbiddenPaths: [String: String] = {
         var table: [String: String] = [:]
-        for m in ["os", "posix", "nt", "subprocess", "pty", "commands", "_posixsubprocess", "multiprocessing", "pexpect",
-                  "pipes", "platform", "uuid", "_osx_support", "_aix_support", "signal", "_signal", "threading",
-                  "_thread", "atexit"] { table[m] = process }
+        for m in ["os", "posix", "nt", "subprocess", "pty", "commands", "_posixsubprocess", "multiprocessing",
+                  "_multiprocessing", "pexpect", "pipes", "platform", "uuid", "_osx_support", "_aix_support", "signal",
+                  "_signal", "threading", "_thread", "atexit", "winreg", "_winreg", "torch.utils.collect_env"] { table[m] = process }
         for m in ["code", "codeop", "runpy", "marshal", "types", "compile", "exec", "eval", "doctest", "_interpreters",
                   "_xxsubinterpreters", "cProfile", "profile", "pdb", "bdb", "timeit", "trace", "idlelib", "lib2to3",
-                  "compileall", "py_compile"] { table[m] = execute }
+                  "compileall", "py_compile", "torch._dynamo", "torch._inductor", "torch.jit", "torch.compile", "torch.fx",
+                  "torch.testing", "torch.utils.bottleneck", "torch.utils.cpp_extension", "torch._C._jit",
+                  "torch._C.import_ir_module", "torch._C._import_ir_module_from_package", "torch._C._load_for_lite_interpreter",
+                  "torch._C.CompilationUnit", "numpy.f2py", "numpy.distutils", "numpy.testing"] { table[m] = execute }
         for m in ["sys", "importlib", "_frozen_importlib", "_frozen_importlib_external", "_imp", "imp", "pkgutil",
                   "zipimport", "gc", "site", "unittest", "inspect", "test", "pydoc"] { table[m] = imports }
-        for m in ["operator", "_operator", "functools"] { table[m] = "can call arbitrary functions" }
-        for m in ["socket", "ssl", "httplib", "http", "urllib", "urllib2", "requests", "aiohttp", "asyncio",
-                  "webbrowser", "smtplib", "imaplib", "ftplib", "poplib", "telnetlib", "nntplib", "socketserver",
-                  "xmlrpc", "select", "selectors"] { table[m] = network }
-        for m in ["ctypes", "_ctypes", "mmap"] { table[m] = "can call native code or touch raw memory" }
-        for m in ["pickle", "_pickle", "dill", "cloudpickle", "joblib", "shelve"] { table[m] = "can load another pickle" }
+        for m in ["operator", "_operator", "functools", "_functools"] { table[m] = "can call arbitrary functions" }
+        for m in ["socket", "_socket", "ssl", "httplib", "http", "urllib", "urllib2", "requests", "aiohttp", "asyncio",
+                  "webbrowser", "smtplib", "imaplib", "ftplib", "poplib", "telnetlib", "nntplib", "socketserver", "xmlrpc",
+                  "select", "selectors", "torch.hub", "torch.distributed", "torch._C._distributed"] { table[m] = network }
+        for m in ["ctypes", "_ctypes", "mmap", "numpy.ctypeslib"] { table[m] = native }
+        for m in ["pickle", "_pickle", "dill", "cloudpickle", "joblib", "shelve", "torch.load", "torch.serialization.load",
+                  "torch.serialization._load", "torch.serialization._legacy_load", "torch.storage._load_from_bytes",
+                  "torch.package", "torch.utils.data.datapipes.utils.decoder", "torch.utils._config_module", "numpy.load",
+                  "numpy.loads", "numpy.lib.npyio", "numpy.lib._npyio_impl", "numpy.lib.format", "yaml.load",
+                  "yaml.unsafe_load", "yaml.full_load", "yaml.load_all", "yaml.unsafe_load_all"] { table[m] = loads }
         for m in ["shutil", "tempfile", "filecmp", "distutils", "fileinput", "glob", "linecache", "difflib", "sqlite3",
-                  "_sqlite3", "tarfile", "zipfile", "logging", "syslog"] { table[m] = files }
+                  "_sqlite3", "tarfile", "zipfile", "logging", "syslog", "dbm", "_dbm", "_gdbm", "io.open", "io.FileIO",
+                  "_io.open", "_io.FileIO", "torch.from_file", "numpy.fromfile", "numpy.memmap"] { table[m] = files }
+        for storage in Array(storageClasses.keys) + ["UntypedStorage", "TypedStorage", "storage.UntypedStorage", "storage.TypedStorage"] {
+            table["torch.\(storage).from_file"] = files
+        }
         for m in ["venv", "ensurepip", "pip"] { table[m] = "can install packages" }
         return table
     }()
+    private static let longestForbiddenPath = forbiddenPaths.keys.map { $0.split(separator: ".").count }.max()!
 
-    /// Dotted module prefixes refused whatever the name.
-    private static let forbiddenPrefixes: [(String, String)] = [
-        ("torch.hub", network), ("torch._dynamo", execute), ("torch._inductor", execute), ("torch.jit", execute),
-        ("torch.compile", execute), ("numpy.f2py", execute), ("numpy.distutils", execute), ("numpy.testing", execute),
-        ("torch.utils.collect_env", process), ("torch.utils.bottleneck", execute),
-        ("torch.utils.data.datapipes.utils.decoder", "can load another pickle"),
-        ("torch.utils._config_module", "can load another pickle"),
-        ("torch.fx.experimental.symbolic_shapes", execute), ("torch.distributed", network),
-    ]
-
-    /// Single names refused in otherwise harmless modules.
-    private static let forbiddenNames: [String: String] = [
-        "torch.load": "can load another pickle", "torch.serialization.load": "can load another pickle",
-        "torch.storage._load_from_bytes": "can load another pickle", "torch.compile": execute,
-        "io.open": files, "io.FileIO": files, "_io.open": files, "_io.FileIO": files,
-    ]
-
+    private static let builtinModules: Set<Substring> = ["builtins", "__builtin__", "__builtins__"]
     /// The data types `builtins` may provide; every other builtin (eval, exec, getattr, open, ...) is refused.
-    private static let harmlessBuiltins: Set<String> = [
+    private static let harmlessBuiltins: Set<Substring> = [
         "set", "frozenset", "bytearray", "bytes", "dict", "list", "tuple", "int", "float", "complex", "str", "bool",
         "slice", "range", "object",
     ]
-    private static let builtinReasons: [String: String] = [
+    private static let builtinReasons: [Substring: String] = [
         "eval": execute, "exec": execute, "compile": execute, "execfile": execute, "apply": "can call arbitrary functions",
         "breakpoint": "starts a debugger", "input": "reads the terminal", "open": files, "file": files,
         "getattr": "can reach any attribute", "setattr": "can change any attribute", "delattr": "can change any attribute",
         "__import__": imports, "globals": imports, "locals": imports, "vars": imports,
     ]
 
-    static func forbiddenReason(module: String, name: String) -> String? {
+    /// The forbidden object `module.name` reaches (the matching suffix of its dotted path) and why, or nil.
+    static func forbidden(module: String, name: String) -> (resolved: String, reason: String)? {
+        let nameParts = name.split(separator: ".", omittingEmptySubsequences: false)
         // Dunder attribute chains (e.g. `f.__globals__`) can reach any object.
-        if name.split(separator: ".").contains(where: { $0.hasPrefix("__") && $0.hasSuffix("__") }) {
-            return "reaches a dunder attribute, which can lead to any object"
+        if nameParts.contains(where: { $0.hasPrefix("__") && $0.hasSuffix("__") }) {
+            return ("\(module).\(name)", "reaches a dunder attribute, which can lead to any object")
         }
-        let top = module.split(separator: ".", maxSplits: 1).first.map(String.init) ?? module
-        if top == "builtins" || top == "__builtin__" || top == "__builtins__" {
-            if module == top, harmlessBuiltins.contains(name) { return nil }
-            return builtinReasons[name] ?? "only builtin data types are allowed"
+        let parts = module.split(separator: ".", omittingEmptySubsequences: false) + nameParts
+        for start in parts.indices {
+            func found(_ reason: String) -> (String, String) { (parts[start...].joined(separator: "."), reason) }
+            if builtinModules.contains(parts[start]) {
+                if start + 2 == parts.count, harmlessBuiltins.contains(parts[start + 1]) { continue }
+                return found(start + 1 < parts.count ? builtinReasons[parts[start + 1]] ?? "is not a builtin data type" : imports)
+            }
+            var path = ""
+            for index in start ..< min(parts.count, start + longestForbiddenPath) {
+                path += (index == start ? "" : ".") + parts[index]
+                if let reason = forbiddenPaths[path] { return found(reason) }
+            }
         }
-        if let reason = forbiddenModules[top] { return reason }
-        for (prefix, reason) in forbiddenPrefixes where module == prefix || module.hasPrefix(prefix + ".") {
-            return reason
-        }
-        return forbiddenNames["\(module).\(name)"]
+        return nil
     }
 }

@@ -28,7 +28,7 @@ extension PickleMachine {
         switch callable {
         case let .global(index): g = index
         case .object: return callable  // calling a placeholder gives a placeholder
-        default: throw malformed(op, "a \(callable.kindName) is not callable")
+        default: throw malformed(op, "\(callable.kind) is not callable")
         }
         switch arena.globals[g].kind {
         case .orderedDict, .builtinDict:
@@ -42,7 +42,7 @@ extension PickleMachine {
                     guard case let .tuple(t) = item, arena.tuples[t].count == 2 else { throw malformed(op, "dict items must be pairs") }
                     pairs.append((arena.tuples[t][0], arena.tuples[t][1]))
                 }
-            default: throw malformed(op, "cannot build a dict from a \(source.kindName)")
+            default: throw malformed(op, "cannot build a dict from \(source.kind)")
             }
             return try newDict(pairs)
         case .builtinList, .builtinTuple:
@@ -79,25 +79,27 @@ extension PickleMachine {
             switch source {
             case let .tuple(t): return try newTuple(arena.tuples[t])
             case let .list(l): return try newTuple(arena.lists[l])
-            default: throw malformed(op, "torch.Size needs a tuple, found a \(source.kindName)")
+            default: throw malformed(op, "torch.Size needs a tuple, found \(source.kind)")
             }
         case .rebuildTensorV2: return try rebuildTensor(args, version: 2, op)
         case .rebuildTensorV3: return try rebuildTensor(args, version: 3, op)
         case .rebuildParameter, .rebuildParameterWithState:
             guard let data = args.first else { throw malformed(op, "\(arena.globals[g].name) needs a tensor") }
             switch data {
-            case .tensor, .object: return data
-            default: throw malformed(op, "\(arena.globals[g].name) needs a tensor, found a \(data.kindName)")
+            case .tensor, .unsupportedTensor, .object: return data
+            default: throw malformed(op, "\(arena.globals[g].name) needs a tensor, found \(data.kind)")
             }
         case .rebuildFromTypeV2:  // (func, new_type, args, state): only rebuild functions are applied
             guard args.count == 4, case let .global(f) = args[0], case let .tuple(inner) = args[2] else {
                 throw malformed(op, "_rebuild_from_type_v2 needs (function, type, args, state)")
             }
             switch arena.globals[f].kind {
-            case .rebuildTensorV2, .rebuildTensorV3, .rebuildParameter, .rebuildParameterWithState:
+            case .rebuildTensorV2, .rebuildTensorV3, .rebuildParameter, .rebuildParameterWithState, .unsupportedTensor:
                 return try call(args[0], args: arena.tuples[inner], op)
             default: return .object(f)
             }
+        case .unsupportedTensor:
+            return .unsupportedTensor(g)
         case .torchDevice, .storageClass, .untypedStorage, .dtype, .tensorClass, .unknown:
             return .object(g)
         }
@@ -109,8 +111,8 @@ extension PickleMachine {
         guard args.count == minimum || args.count == minimum + 1 else {
             throw malformed(op, "\(function) takes \(minimum) or \(minimum + 1) arguments, found \(args.count)")
         }
-        guard case let .storage(storage) = args[0] else { throw malformed(op, "\(function) argument 1 is a \(args[0].kindName), not a storage") }
-        guard case let .int(offset) = args[1] else { throw malformed(op, "\(function) storage offset is a \(args[1].kindName), not an int") }
+        guard case let .storage(storage) = args[0] else { throw malformed(op, "\(function) argument 1 is \(args[0].kind), not a storage") }
+        guard case let .int(offset) = args[1] else { throw malformed(op, "\(function) storage offset is \(args[1].kind), not an int") }
         guard let shape = ints(args[2]) else { throw malformed(op, "\(function) size is not a tuple of ints") }
         guard let strides = ints(args[3]) else { throw malformed(op, "\(function) stride is not a tuple of ints") }
         var dtype = arena.storages[storage].dtype
@@ -161,7 +163,7 @@ extension PickleMachine {
         case .legacy: legacy = true
         }
         guard case let .tuple(t) = pid, let first = arena.tuples[t].first, let typename = text(first) else {
-            throw malformed(op, "persistent id is a \(pid.kindName), not a tuple starting with a name")
+            throw malformed(op, "persistent id is \(pid.kind), not a tuple starting with a name")
         }
         let fields = arena.tuples[t]
         if typename == "module", legacy { return .object(-1) }  // a pickled nn.Module class (legacy full-model saves)
@@ -177,9 +179,9 @@ extension PickleMachine {
             case .untypedStorage: dtype = TorchDType(name: "torch.UntypedStorage", dtype: .u8, elementSize: 1)
             default: throw malformed(op, "storage type '\(arena.globals[g].qualifiedName)' is not a torch storage class")
             }
-        default: throw malformed(op, "storage type is a \(fields[1].kindName), not a storage class")
+        default: throw malformed(op, "storage type is \(fields[1].kind), not a storage class")
         }
-        guard let key = text(fields[2]) else { throw malformed(op, "storage key is a \(fields[2].kindName)") }
+        guard let key = text(fields[2]) else { throw malformed(op, "storage key is \(fields[2].kind)") }
         guard case let .int(numel) = fields[4], numel >= 0 else {
             throw PyTorchError.badStorage(path: path, key: key, rule: "element count is not a non-negative int")
         }

@@ -10,6 +10,8 @@ struct PickleMachine {
     static let memoLimit = 1 << 24
     static let objectLimit = 1 << 24
     static let savedBytesLimit = 1024
+    /// Integers wider than this many bytes are ignored (with one warning): rendering one is quadratic in its width.
+    static let bigIntLimit = 64
 
     /// How persistent ids (storages) are resolved.
     enum Storages {
@@ -29,6 +31,7 @@ struct PickleMachine {
     var globalIndex: [String: Int] = [:]
     var warnedGlobals: Set<Int> = []
     var storageIndex: [String: Int] = [:]
+    var warnedWideInt = false
 
     var stack: [PickleValue] = []
     var marks: [Int] = []
@@ -71,10 +74,19 @@ struct PickleMachine {
         @inline(__always) func take(_ count: Int, _ op: UInt8) throws -> Int {
             guard count >= 0, count <= end - pos else {
                 throw PyTorchError.truncated(path: path, part: part, offset: opOffset - reportBase,
-                                             opcode: PickleMachine.name(of: op), needed: count, remaining: end - pos)
+                                             opcode: PickleMachine.name(of: op), needed: UInt64(clamping: count), remaining: end - pos)
             }
             defer { pos += count }
             return pos
+        }
+        /// An unsigned 8-byte length operand, checked against the bytes remaining after it.
+        func length64(_ op: UInt8) throws -> Int {
+            let count = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: try take(8, op), as: UInt64.self))
+            guard count <= UInt64(end - pos) else {
+                throw PyTorchError.truncated(path: path, part: part, offset: opOffset - reportBase,
+                                             opcode: PickleMachine.name(of: op), needed: count, remaining: end - pos)
+            }
+            return Int(count)
         }
         func line(_ op: UInt8) throws -> Substring {
             Substring(String(decoding: try lineBytes(op), as: UTF8.self))
@@ -84,7 +96,7 @@ struct PickleMachine {
             while cursor < end, bytes[cursor] != 0x0A { cursor += 1 }
             guard cursor < end else {
                 throw PyTorchError.truncated(path: path, part: part, offset: opOffset - reportBase,
-                                             opcode: PickleMachine.name(of: op), needed: cursor - pos + 1, remaining: end - pos)
+                                             opcode: PickleMachine.name(of: op), needed: UInt64(cursor - pos + 1), remaining: end - pos)
             }
             let text = UnsafeRawBufferPointer(rebasing: bytes[pos ..< cursor])
             pos = cursor + 1
@@ -103,11 +115,7 @@ struct PickleMachine {
                                                          opcode: "PROTO", reason: "protocol \(version) is newer than 5")
                 }
             case 0x95:  // FRAME: a length hint; only check it.
-                let length = bytes.loadLE64(try take(8, op))
-                guard length >= 0, length <= end - pos else {
-                    throw PyTorchError.truncated(path: path, part: part, offset: opOffset - reportBase,
-                                                 opcode: "FRAME", needed: length < 0 ? Int.max : length, remaining: end - pos)
-                }
+                _ = try length64(op)
             case 0x2E:  // STOP
                 let value = try pop(op)
                 return (value, pos)
@@ -141,8 +149,10 @@ struct PickleMachine {
                 if op == 0x49, text == "01" || text == "00" { try push(.bool(text == "01")); break }
                 if op == 0x4C, text.hasSuffix("L") { text = text.dropLast() }
                 if let value = Int(text) { try push(.int(value)); break }
-                guard let big = PickleArena.littleEndian(decimal: text) else { throw malformed(op, "'\(text.prefix(40))' is not an integer") }
-                try push(try newBigInt(big))
+                guard let big = PickleArena.littleEndian(decimal: text, maxBytes: PickleMachine.bigIntLimit) else {
+                    throw malformed(op, "'\(text.prefix(40))' is not an integer")
+                }
+                try push(big.isEmpty ? wideInt() : try newBigInt(big))
             case 0x47:  // BINFLOAT (big-endian)
                 let start = try take(8, op)
                 try push(.float(Double(bitPattern: UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: start, as: UInt64.self)))))
@@ -151,7 +161,7 @@ struct PickleMachine {
                 guard let value = Double(text) else { throw malformed(op, "'\(text.prefix(40))' is not a float") }
                 try push(.float(value))
             case 0x58, 0x8C, 0x8D:  // BINUNICODE, SHORT_BINUNICODE, BINUNICODE8
-                let count = op == 0x8C ? Int(bytes[try take(1, op)]) : op == 0x58 ? bytes.loadLE32(try take(4, op)) : bytes.loadLE64(try take(8, op))
+                let count = op == 0x8C ? Int(bytes[try take(1, op)]) : op == 0x58 ? bytes.loadLE32(try take(4, op)) : try length64(op)
                 let start = try take(count, op)
                 guard let text = String(validating: bytes[start ..< start + count], as: UTF8.self) else {
                     throw malformed(op, "string is not valid UTF-8")
@@ -168,7 +178,7 @@ struct PickleMachine {
             case 0x56:  // UNICODE (raw-unicode-escape)
                 try push(.string(PickleMachine.rawUnicodeEscape(Array(try lineBytes(op)))))
             case 0x42, 0x43, 0x8E, 0x96:  // BINBYTES, SHORT_BINBYTES, BINBYTES8, BYTEARRAY8
-                let count = op == 0x43 ? Int(bytes[try take(1, op)]) : op == 0x42 ? bytes.loadLE32(try take(4, op)) : bytes.loadLE64(try take(8, op))
+                let count = op == 0x43 ? Int(bytes[try take(1, op)]) : op == 0x42 ? bytes.loadLE32(try take(4, op)) : try length64(op)
                 let start = try take(count, op)
                 try push(try newBytes(count <= PickleMachine.savedBytesLimit ? Array(bytes[start ..< start + count]) : nil))
             case 0x7D: try push(try newDict([]))  // EMPTY_DICT
@@ -208,7 +218,7 @@ struct PickleMachine {
                 guard let top = stack.last else { throw malformed(op, "stack is empty") }
                 switch top {
                 case .set, .object: break
-                default: throw malformed(op, "target is a \(top.kindName), not a set")
+                default: throw malformed(op, "target is \(top.kind), not a set")
                 }
             case 0x63:  // GLOBAL
                 let module = try line(op), name = try line(op)
@@ -230,12 +240,12 @@ struct PickleMachine {
                 try push(try call(cls, args: Array(items.dropFirst()), op))
             case 0x52, 0x81:  // REDUCE, NEWOBJ
                 let args = try pop(op), callable = try pop(op)
-                guard case let .tuple(t) = args else { throw malformed(op, "arguments are a \(args.kindName), not a tuple") }
+                guard case let .tuple(t) = args else { throw malformed(op, "arguments are \(args.kind), not a tuple") }
                 try push(try call(callable, args: arena.tuples[t], op))
             case 0x92:  // NEWOBJ_EX (keyword arguments ignored)
                 _ = try pop(op)
                 let args = try pop(op), callable = try pop(op)
-                guard case let .tuple(t) = args else { throw malformed(op, "arguments are a \(args.kindName), not a tuple") }
+                guard case let .tuple(t) = args else { throw malformed(op, "arguments are \(args.kind), not a tuple") }
                 try push(try call(callable, args: arena.tuples[t], op))
             case 0x62:  // BUILD: state is not applied to anything bfq models.
                 _ = try pop(op)
@@ -353,13 +363,9 @@ struct PickleMachine {
         return .bytes(arena.byteStrings.count - 1)
     }
 
+    /// An integer from two's-complement little-endian bytes: an Int when it fits, else a big integer.
     mutating func newBigInt(_ littleEndian: [UInt8]) throws -> PickleValue {
-        // Shrink redundant sign bytes; what fits an Int becomes one.
-        var digits = littleEndian
-        while digits.count > 1, let last = digits.last,
-              (last == 0 && digits[digits.count - 2] & 0x80 == 0) || (last == 0xFF && digits[digits.count - 2] & 0x80 != 0) {
-            digits.removeLast()
-        }
+        let digits = Array(littleEndian[..<PickleMachine.significantCount(littleEndian)])
         if digits.count <= 8 {
             var value: UInt64 = digits.last.map { $0 & 0x80 != 0 ? UInt64.max : 0 } ?? 0
             for (i, byte) in digits.enumerated() {
@@ -368,16 +374,39 @@ struct PickleMachine {
             }
             return .int(Int(Int64(bitPattern: value)))
         }
-        guard digits.count <= PickleMachine.savedBytesLimit else { return .object(-1) }
+        guard digits.count <= PickleMachine.bigIntLimit else { return wideInt() }
         try checkObjects()
         arena.bigInts.append(digits)
         return .bigInt(arena.bigInts.count - 1)
     }
 
+    /// The LONG1/LONG4 operand at `start`; only its significant bytes are copied.
     mutating func long(from start: Int, count: Int) throws -> PickleValue {
         if count == 0 { return .int(0) }
-        guard count <= PickleMachine.savedBytesLimit else { return .object(-1) }
-        return try newBigInt(Array(bytes[start ..< start + count]))
+        let operand = UnsafeRawBufferPointer(rebasing: bytes[start ..< start + count])
+        let significant = PickleMachine.significantCount(operand)
+        guard significant <= PickleMachine.bigIntLimit else { return wideInt() }
+        return try newBigInt(Array(operand[..<significant]))
+    }
+
+    /// How many of the two's-complement little-endian bytes remain once redundant sign bytes are dropped.
+    static func significantCount<C: RandomAccessCollection>(_ bytes: C) -> Int where C.Element == UInt8, C.Index == Int {
+        var count = bytes.count
+        while count > 1 {
+            let last = bytes[bytes.startIndex + count - 1], next = bytes[bytes.startIndex + count - 2]
+            guard (last == 0 && next & 0x80 == 0) || (last == 0xFF && next & 0x80 != 0) else { break }
+            count -= 1
+        }
+        return count
+    }
+
+    /// An integer wider than `bigIntLimit` bytes: ignored, with one warning per file.
+    mutating func wideInt() -> PickleValue {
+        if !warnedWideInt {
+            warnedWideInt = true
+            warnings.append("\(path): \(part) offset \(opOffset - reportBase): integers wider than \(PickleMachine.bigIntLimit) bytes are ignored")
+        }
+        return .object(-1)
     }
 
     mutating func textOrBytes(_ raw: [UInt8], fullCount: Int) throws -> PickleValue {
@@ -390,7 +419,7 @@ struct PickleMachine {
         switch top {
         case let .list(i): arena.lists[i].append(contentsOf: items)
         case .object: break  // an unmodelled object absorbs what it is given
-        default: throw malformed(op, "target is a \(top.kindName), not a list")
+        default: throw malformed(op, "target is \(top.kind), not a list")
         }
     }
 
@@ -400,7 +429,7 @@ struct PickleMachine {
         case let .dict(i):
             for k in stride(from: 0, to: items.count, by: 2) { arena.dicts[i].append((key: items[k], value: items[k + 1])) }
         case .object: break
-        default: throw malformed(op, "target is a \(top.kindName), not a dict")
+        default: throw malformed(op, "target is \(top.kind), not a dict")
         }
     }
 }
@@ -408,6 +437,4 @@ struct PickleMachine {
 extension UnsafeRawBufferPointer {
     @inline(__always) fileprivate func loadLE16(_ offset: Int) -> Int { Int(UInt16(littleEndian: loadUnaligned(fromByteOffset: offset, as: UInt16.self))) }
     @inline(__always) fileprivate func loadLE32(_ offset: Int) -> Int { Int(UInt32(littleEndian: loadUnaligned(fromByteOffset: offset, as: UInt32.self))) }
-    /// A u64 as Int; values above Int.max come back negative and fail the length checks.
-    @inline(__always) fileprivate func loadLE64(_ offset: Int) -> Int { Int(truncatingIfNeeded: UInt64(littleEndian: loadUnaligned(fromByteOffset: offset, as: UInt64.self))) }
 }

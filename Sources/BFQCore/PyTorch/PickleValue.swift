@@ -20,6 +20,17 @@ enum PickleValue {
     case object(Int)
     case storage(Int)
     case tensor(Int)
+    /// A tensor built by torch rebuild function `Int` (a global) that bfq does not model; refused when named.
+    case unsupportedTensor(Int)
+
+    /// The kind with its article, for messages: "an int", "a list", "None".
+    var kind: String {
+        switch self {
+        case .none: return "None"
+        case .int, .bigInt, .object: return "an \(kindName)"
+        default: return "a \(kindName)"
+        }
+    }
 
     var kindName: String {
         switch self {
@@ -36,7 +47,7 @@ enum PickleValue {
         case .global: return "global"
         case .object: return "object"
         case .storage: return "storage"
-        case .tensor: return "tensor"
+        case .tensor, .unsupportedTensor: return "tensor"
         }
     }
 }
@@ -87,15 +98,6 @@ struct PickleArena {
         lists.count + tuples.count + dicts.count + setCount + bigInts.count + byteStrings.count + storages.count + tensors.count
     }
 
-    /// The decimal text of an integer value (Int or big), for metadata.
-    func decimal(_ value: PickleValue) -> String? {
-        switch value {
-        case let .int(v): return String(v)
-        case let .bigInt(i): return PickleArena.decimal(littleEndian: bigInts[i])
-        default: return nil
-        }
-    }
-
     /// Renders two's-complement little-endian bytes as a decimal number (schoolbook division, inputs are small).
     static func decimal(littleEndian bytes: [UInt8]) -> String {
         guard let last = bytes.last else { return "0" }
@@ -124,15 +126,18 @@ struct PickleArena {
         return (negative ? "-" : "") + String(decoding: digits.reversed(), as: UTF8.self)
     }
 
-    /// Parses optionally signed decimal digits into two's-complement little-endian bytes; nil if not a number.
-    static func littleEndian(decimal text: Substring) -> [UInt8]? {
+    /// Parses optionally signed decimal digits into two's-complement little-endian bytes; nil if not a number, empty
+    /// (nothing converted) if it certainly needs more than `maxBytes` bytes.
+    static func littleEndian(decimal text: Substring, maxBytes: Int) -> [UInt8]? {
         var digits = text.utf8[...]
         var negative = false
         if let first = digits.first, first == UInt8(ascii: "-") || first == UInt8(ascii: "+") {
             negative = first == UInt8(ascii: "-")
             digits = digits.dropFirst()
         }
-        guard !digits.isEmpty, digits.count <= 4096, digits.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
+        guard !digits.isEmpty, digits.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
+        digits = digits.drop { $0 == 48 }
+        guard digits.count <= maxBytes * 5 / 2 else { return [] }  // a byte holds less than 2.5 decimal digits
         var magnitude: [UInt8] = [0]
         for digit in digits {
             var carry = Int(digit - 48)

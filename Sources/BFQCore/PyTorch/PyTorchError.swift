@@ -8,7 +8,7 @@ public enum PyTorchError: Error, CustomStringConvertible, Equatable {
     /// A zip record is compressed or encrypted; torch only writes stored records.
     case compressedEntry(path: String, entry: String, method: Int)
     /// The pickle ended (or a declared length runs) past the end of its bytes.
-    case truncated(path: String, part: String, offset: Int, opcode: String, needed: Int, remaining: Int)
+    case truncated(path: String, part: String, offset: Int, opcode: String, needed: UInt64, remaining: Int)
     /// The pickle ran out of bytes without a STOP opcode.
     case missingStop(path: String, part: String, offset: Int)
     /// A byte that is not a pickle opcode.
@@ -29,6 +29,8 @@ public enum PyTorchError: Error, CustomStringConvertible, Equatable {
     case badTensor(path: String, tensor: String, rule: String)
     /// A tensor of an element type bfq does not handle.
     case unsupportedDType(path: String, tensor: String, dtype: String)
+    /// A tensor of a kind bfq does not handle (quantized, sparse, meta, nested, ...): `kind` names it and its function.
+    case unsupportedTensor(path: String, tensor: String, kind: String)
     /// Two entries flatten to the same name.
     case duplicateName(path: String, name: String)
     /// The unpickled object is not a checkpoint (not a dict), or it nests too deeply.
@@ -68,6 +70,8 @@ public enum PyTorchError: Error, CustomStringConvertible, Equatable {
             return "\(path): tensor '\(tensor)': \(rule)"
         case let .unsupportedDType(path, tensor, dtype):
             return "\(path): tensor '\(tensor)': unsupported dtype \(dtype)"
+        case let .unsupportedTensor(path, tensor, kind):
+            return "\(path): tensor '\(tensor)': \(kind) are not supported"
         case let .duplicateName(path, name):
             return "\(path): duplicate name '\(name)' after flattening"
         case let .badStructure(path, rule):

@@ -21,7 +21,7 @@ extension PyTorchReader {
         let infoOffset = position
         (value, position) = try machine.run(from: position, to: bytes.count)
         guard case let .dict(info) = value else {
-            throw PyTorchError.legacy(path: path, offset: infoOffset, rule: "sys_info is a \(value.kindName), not a dict")
+            throw PyTorchError.legacy(path: path, offset: infoOffset, rule: "sys_info is \(value.kind), not a dict")
         }
         for item in machine.arena.dicts[info] {
             if case .string("little_endian") = item.key, case .bool(false) = item.value {
@@ -37,7 +37,7 @@ extension PyTorchReader {
         switch keyList {
         case let .list(l): keyItems = machine.arena.lists[l]
         case let .tuple(t): keyItems = machine.arena.tuples[t]
-        default: throw PyTorchError.legacy(path: path, offset: afterObject, rule: "storage key list is a \(keyList.kindName), not a list")
+        default: throw PyTorchError.legacy(path: path, offset: afterObject, rule: "storage key list is \(keyList.kind), not a list")
         }
 
         // The root storage of each key: element size and count from the persistent ids that named it.
@@ -56,7 +56,7 @@ extension PyTorchReader {
         position = afterKeys
         for item in keyItems {
             guard let key = machine.text(item) else {
-                throw PyTorchError.legacy(path: path, offset: afterObject, rule: "storage key is a \(item.kindName), not a str")
+                throw PyTorchError.legacy(path: path, offset: afterObject, rule: "storage key is \(item.kind), not a str")
             }
             guard let root = roots[key] else { throw PyTorchError.badStorage(path: path, key: key, rule: "listed but never referenced") }
             guard ranges[key] == nil else { throw PyTorchError.badStorage(path: path, key: key, rule: "listed twice") }

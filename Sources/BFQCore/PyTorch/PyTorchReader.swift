@@ -54,12 +54,10 @@ public enum PyTorchReader {
 
     private static func readZip(_ file: MappedFile) throws -> Checkpoint {
         let archive = try ZipArchive(path: file.path, bytes: file.bytes)
-        let pickles = archive.entries.filter { isDataPickle($0.name) }
-        let firstRoot = archive.entries.first.map { String($0.name.prefix { $0 != "/" }) } ?? ""
-        guard let pickle = pickles.first(where: { $0.name == firstRoot + "/data.pkl" }) ?? pickles.first else {
+        guard let pickle = archive.entries.first(where: { isDataPickle($0.name) }) else {
             throw PyTorchError.notPyTorch(path: file.path, reason: "zip archive has no <folder>/data.pkl entry")
         }
-        let root = String(pickle.name.dropLast("/data.pkl".count))
+        let root = try archive.rootFolder()  // every entry lies in it, so the pickle is <root>/data.pkl
         if let order = archive.entry(named: root + "/byteorder") {
             let text = String(decoding: file.bytes(in: try archive.dataRange(of: order)), as: UTF8.self)
             guard text == "little" else {

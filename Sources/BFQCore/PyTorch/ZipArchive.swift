@@ -108,6 +108,21 @@ struct ZipArchive {
 
     func entry(named name: String) -> Entry? { byName[name].map { entries[$0] } }
 
+    /// The folder all entries lie in, torch's rule: the first entry's folder, and no entry outside it.
+    func rootFolder() throws -> String {
+        guard let first = entries.first else { throw PyTorchError.zip(path: path, entry: "", offset: 0, rule: "archive has no entries") }
+        guard let slash = first.name.firstIndex(of: "/") else {
+            throw PyTorchError.zip(path: path, entry: first.name, offset: first.localHeaderOffset,
+                                   rule: "is not in a folder; torch keeps every record under one root folder")
+        }
+        let root = String(first.name[..<slash])
+        if let stray = entries.first(where: { !$0.name.hasPrefix(root + "/") }) {
+            throw PyTorchError.zip(path: path, entry: stray.name, offset: stray.localHeaderOffset,
+                                   rule: "is outside the root folder '\(root)/' of the first entry; torch refuses such archives")
+        }
+        return root
+    }
+
     /// The file byte range holding the stored data of `entry`, found from its local header.
     func dataRange(of entry: Entry) throws -> Range<Int> {
         func fail(_ offset: Int, _ rule: String) -> PyTorchError { .zip(path: path, entry: entry.name, offset: offset, rule: rule) }
