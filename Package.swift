@@ -23,7 +23,7 @@ let package = Package(
         ),
         .target(
             name: "CBFQShims",
-            cSettings: [.unsafeFlags(["-O3"])]
+            cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]
         ),
         .target(
             name: "BFQCore",
@@ -36,9 +36,14 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        .executableTarget(name: "bfq-bench-dequant", dependencies: ["BFQCore"]),
         .target(
             name: "BFQTestSupport",
             path: "Tests/BFQTestSupport"
+        ),
+        .executableTarget(
+            name: "bfq-testdata",
+            dependencies: ["BFQCore"]
         ),
         .testTarget(
             name: "BFQCoreTests",

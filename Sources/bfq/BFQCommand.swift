@@ -8,6 +8,6 @@ struct BFQCommand: ParsableCommand {
         abstract: "Read, convert and inspect Stable Diffusion checkpoints (safetensors, PyTorch .ckpt).",
         discussion: "Errors print one line naming the file and the rule broken and exit with status 2.",
         version: BFQVersion.string,
-        subcommands: [InspectCommand.self, ConvertCommand.self, StatsCommand.self, DiffCommand.self]
+        subcommands: [InspectCommand.self, ConvertCommand.self, StatsCommand.self, DiffCommand.self, VerifyCommand.self]
     )
 }

@@ -21,7 +21,7 @@ struct StatsCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let report = StatisticsReport(try CheckpointFile.open(file))
+            let report = try StatisticsReport(try CheckpointFile.open(file))
             switch output {
             case .json: print(JSONWriter.pretty(report.json))
             case .csv: print(report.csv)

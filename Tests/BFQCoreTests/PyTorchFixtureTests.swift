@@ -11,7 +11,7 @@ final class PyTorchFixtureTests: XCTestCase {
         XCTAssertEqual(checkpoint.format.rawValue, fixture.format, file: file, line: line)
         XCTAssertEqual(checkpoint.tensors.map(\.name), fixture.order, "names in pickle order", file: file, line: line)
         XCTAssertEqual(checkpoint.metadata, fixture.metadata, file: file, line: line)
-        let got = PyTorchFixtures.contents(checkpoint), want = PyTorchFixtures.contents(expected)
+        let got = try PyTorchFixtures.contents(checkpoint), want = try PyTorchFixtures.contents(expected)
         XCTAssertEqual(Set(got.keys), Set(want.keys), file: file, line: line)
         for (tensor, value) in want {
             guard let actual = got[tensor] else { continue }

@@ -30,7 +30,7 @@ final class PyTorchStructureErrorTests: XCTestCase {
                                             storages: [("0", ZipBytes.fourFloats)], zip64: zip64)
             let checkpoint = try PyTorchFixtures.read(bytes)
             XCTAssertEqual(checkpoint.tensors.map(\.name), ["w"])
-            XCTAssertEqual(checkpoint.withContiguousBytes(of: checkpoint.tensors[0]) { Array($0) }, Array(ZipBytes.fourFloats[4...]))
+            XCTAssertEqual(try checkpoint.withContiguousBytes(of: checkpoint.tensors[0]) { Array($0) }, Array(ZipBytes.fourFloats[4...]))
         }
     }
 
@@ -151,7 +151,7 @@ final class PyTorchStructureErrorTests: XCTestCase {
     func testSmallExpandedViewReadsAsRepeatedValues() throws {
         let checkpoint = try PyTorchFixtures.read(tensorFile(numel: 4, offset: 1, shape: [2, 3], stride: [0, 1]))
         let tensor = try XCTUnwrap(checkpoint.tensors.first)
-        let values = checkpoint.withContiguousBytes(of: tensor) { Array($0.bindMemory(to: Float.self)) }
+        let values = try checkpoint.withContiguousBytes(of: tensor) { Array($0.bindMemory(to: Float.self)) }
         XCTAssertEqual(values, [2, 3, 4, 2, 3, 4])
     }
 
@@ -201,7 +201,7 @@ final class PyTorchStructureErrorTests: XCTestCase {
         let good = legacy(object: legacyObject(numel: 4), keys: ["0"], storages: [(4, ZipBytes.fourFloats)])
         let checkpoint = try PyTorchFixtures.read(good)
         XCTAssertEqual(checkpoint.format, .pytorchLegacy)
-        XCTAssertEqual(checkpoint.withContiguousBytes(of: checkpoint.tensors[0]) { Array($0) }, Array(ZipBytes.fourFloats[..<8]))
+        XCTAssertEqual(try checkpoint.withContiguousBytes(of: checkpoint.tensors[0]) { Array($0) }, Array(ZipBytes.fourFloats[..<8]))
 
         var (error, path) = try failure(legacy(version: 1000, object: legacyObject(numel: 4), keys: ["0"], storages: [(4, ZipBytes.fourFloats)]))
         XCTAssertEqual(error, .legacy(path: path, offset: 15, rule: "protocol version is not 1001"))
@@ -220,7 +220,7 @@ final class PyTorchStructureErrorTests: XCTestCase {
         // view ('v', 1, 2): elements 1 and 2 of the root storage
         let view: [UInt8] = [0x58, 1, 0, 0, 0, 0x76, 0x4B, 1, 0x4B, 2, 0x87]
         let checkpoint = try PyTorchFixtures.read(legacy(object: legacyObject(numel: 4, view: view), keys: ["0"], storages: [(4, ZipBytes.fourFloats)]))
-        XCTAssertEqual(checkpoint.withContiguousBytes(of: checkpoint.tensors[0]) { Array($0) }, Array(ZipBytes.fourFloats[4 ..< 12]))
+        XCTAssertEqual(try checkpoint.withContiguousBytes(of: checkpoint.tensors[0]) { Array($0) }, Array(ZipBytes.fourFloats[4 ..< 12]))
         let past: [UInt8] = [0x58, 1, 0, 0, 0, 0x76, 0x4B, 3, 0x4B, 2, 0x87]
         let (error, path) = try failure(legacy(object: legacyObject(numel: 4, view: past), keys: ["0"], storages: [(4, ZipBytes.fourFloats)]))
         XCTAssertEqual(error, .badStorage(path: path, key: "0", rule: "view of 2 elements at 3 exceeds 4 elements"))

@@ -30,10 +30,10 @@ enum PyTorchFixtures {
     }
 
     /// Every tensor of a checkpoint as (dtype, shape, contiguous bytes), by name.
-    static func contents(_ checkpoint: Checkpoint) -> [String: (DType, [Int], [UInt8])] {
+    static func contents(_ checkpoint: Checkpoint) throws -> [String: (DType, [Int], [UInt8])] {
         var result: [String: (DType, [Int], [UInt8])] = [:]
         for tensor in checkpoint.tensors {
-            result[tensor.name] = (tensor.dtype, tensor.shape, checkpoint.withContiguousBytes(of: tensor) { Array($0) })
+            result[tensor.name] = (tensor.dtype, tensor.shape, try checkpoint.withContiguousBytes(of: tensor) { Array($0) })
         }
         return result
     }

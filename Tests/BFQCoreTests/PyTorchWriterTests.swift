@@ -8,7 +8,7 @@ final class PyTorchWriterTests: XCTestCase {
     /// Emits `count` zero bytes per tensor in chunks, for large outputs.
     private struct Zeros: TensorByteSource {
         let tensors: [OutputTensor]
-        func emit(_ index: Int, to out: AtomicFileWriter) throws {
+        func emit(_ index: Int, to out: ByteSink) throws {
             var remaining = tensors[index].byteCount
             let chunk = [UInt8](repeating: 0, count: 1 << 22)
             while remaining > 0 {
@@ -59,7 +59,7 @@ final class PyTorchWriterTests: XCTestCase {
                 XCTAssertEqual(a.shape, b.shape)
                 XCTAssertTrue(b.isContiguous)
                 XCTAssertEqual(b.storage.lowerBound % 64, 0, "\(fixture) \(b.name) aligned")
-                XCTAssertEqual(source.withContiguousBytes(of: a) { Array($0) }, written.withContiguousBytes(of: b) { Array($0) }, "\(fixture) \(a.name)")
+                XCTAssertEqual(try source.withContiguousBytes(of: a) { Array($0) }, try written.withContiguousBytes(of: b) { Array($0) }, "\(fixture) \(a.name)")
             }
         }
     }
@@ -116,7 +116,7 @@ final class PyTorchWriterTests: XCTestCase {
 
     func testSourceWritingWrongByteCountFails() throws {
         struct Short: TensorByteSource {
-            func emit(_ index: Int, to out: AtomicFileWriter) throws { try out.write([1, 2]) }
+            func emit(_ index: Int, to out: ByteSink) throws { try out.write([1, 2]) }
         }
         let output = try TestFiles.temporaryDirectory() + "/short.ckpt"
         XCTAssertThrowsError(try PyTorchWriter.write(to: OutputTarget(path: output), tensors: [OutputTensor(name: "w", dtype: .f32, shape: [2])],

@@ -44,7 +44,7 @@ final class SafeTensorsWriterTests: XCTestCase {
     func testFailedWriteLeavesNothing() throws {
         struct Failing: TensorByteSource {
             struct Boom: Error {}
-            func emit(_ index: Int, to out: AtomicFileWriter) throws {
+            func emit(_ index: Int, to out: ByteSink) throws {
                 try out.write([1, 2, 3, 4])
                 throw Boom()
             }

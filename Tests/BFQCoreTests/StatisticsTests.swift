@@ -8,7 +8,7 @@ final class StatisticsTests: XCTestCase {
         let checkpoint = try CheckpointFile.open(TestFiles.path("safetensors/dtypes.safetensors"))
         let expected = try JSONParser.parse(String(decoding: Data(contentsOf: URL(fileURLWithPath:
             TestFiles.path("safetensors/dtypes.stats.json"))), as: UTF8.self))
-        let report = StatisticsReport(checkpoint)
+        let report = try StatisticsReport(checkpoint)
         XCTAssertEqual(report.rows.count, checkpoint.tensors.count)
         for (tensor, stats) in report.rows {
             let want = try XCTUnwrap(expected[tensor.name], tensor.name)
@@ -43,5 +43,25 @@ final class StatisticsTests: XCTestCase {
         XCTAssertEqual(stats.std, m2.squareRoot(), accuracy: 1e-9)
         XCTAssertEqual(stats.skewness, m3 / pow(m2, 1.5), accuracy: 1e-9)
         XCTAssertEqual(stats.kurtosis, m4 / (m2 * m2) - 3, accuracy: 1e-9)
+    }
+}
+
+final class TensorDifferenceTests: XCTestCase {
+    func testNaNAgainstNaNAndEqualInfinitiesAreEqual() {
+        let a: [Float] = [1, .nan, .infinity, -2]
+        let same = a.withUnsafeBytes { x in a.withUnsafeBytes { y in TensorDifference(reference: x, .f32, candidate: y, .f32) } }
+        XCTAssertEqual(same.noiseEnergy, 0)
+        XCTAssertEqual(same.maxAbsError, 0)
+        XCTAssertEqual(same.sqnrDB, .infinity)
+        let b: [Float] = [1, 3, .infinity, -2]
+        let differ = a.withUnsafeBytes { x in b.withUnsafeBytes { y in TensorDifference(reference: x, .f32, candidate: y, .f32) } }
+        XCTAssertTrue(differ.maxAbsError.isNaN)
+    }
+
+    func testSQNRAndMaxError() {
+        let a: [Double] = [3, 4], b: [Double] = [3, 3.5]
+        let d = a.withUnsafeBytes { x in b.withUnsafeBytes { y in TensorDifference(reference: x, .f64, candidate: y, .f64) } }
+        XCTAssertEqual(d.maxAbsError, 0.5)
+        XCTAssertEqual(d.sqnrDB, 10 * log10(25 / 0.25), accuracy: 1e-12)
     }
 }

@@ -27,7 +27,7 @@ enum TestFiles {
 struct CopyingSource: TensorByteSource {
     let checkpoint: Checkpoint
 
-    func emit(_ index: Int, to out: AtomicFileWriter) throws {
+    func emit(_ index: Int, to out: ByteSink) throws {
         try checkpoint.withContiguousBytes(of: checkpoint.tensors[index]) { try out.write($0) }
     }
 }

@@ -9,9 +9,9 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case let .unknownFormat(path):
-            return "\(path): not a safetensors or PyTorch checkpoint (format not recognised from its first bytes)"
+            return "\(path): not a safetensors, PyTorch or .bfq file (format not recognised from its first bytes)"
         case let .unsupportedOutputExtension(path):
-            return "\(path): output extension must be .safetensors, .ckpt, .pt, .pth or .bin"
+            return "\(path): output extension must be .safetensors, .ckpt, .pt, .pth, .bin or .bfq"
         case let .noTensorsMatch(path, prefix):
             return "\(path): no tensor name starts with \"\(prefix)\""
         case let .duplicateOutputName(path, tensor):

@@ -6,17 +6,20 @@ public enum CheckpointFile {
         switch detect(file.bytes) {
         case .safetensors: return try SafeTensorsReader.read(file)
         case .pytorchZip, .pytorchLegacy: return try PyTorchReader.read(file)
+        case .bfq: return try ContainerTensorDecoder.checkpoint(file)
         case nil:
             // Damaged files still get the precise complaint of the reader their first bytes or name point to.
             let bytes = file.bytes
             if bytes.starts(with: [0x50, 0x4B, 0x03, 0x04]) || bytes.first == 0x80 { return try PyTorchReader.read(file) }
             if path.lowercased().hasSuffix(".safetensors") { return try SafeTensorsReader.read(file) }
+            if path.lowercased().hasSuffix(".bfq") { return try ContainerTensorDecoder.checkpoint(file) }
             throw CheckpointError.unknownFormat(path: path)
         }
     }
 
     /// The format the bytes look like, or nil. A safetensors file starts with a plausible header length and `{`.
     public static func detect(_ bytes: UnsafeRawBufferPointer) -> CheckpointFormat? {
+        if bytes.starts(with: ContainerHeader.magic) { return .bfq }
         if bytes.count >= 9, bytes[8] == UInt8(ascii: "{") {
             let length = bytes.loadUnaligned(as: UInt64.self).littleEndian
             if length <= UInt64(bytes.count - 8) { return .safetensors }
@@ -30,6 +33,7 @@ public enum CheckpointFile {
         let lower = path.lowercased()
         if lower.hasSuffix(".safetensors") { return SafeTensorsWriter.self }
         if [".ckpt", ".pt", ".pth", ".bin"].contains(where: { lower.hasSuffix($0) }) { return PyTorchWriter.self }
+        if lower.hasSuffix(".bfq") { return ContainerCheckpointWriter.self }
         throw CheckpointError.unsupportedOutputExtension(path: path)
     }
 }

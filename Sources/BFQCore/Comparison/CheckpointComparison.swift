@@ -31,25 +31,25 @@ public struct CheckpointComparison: Sendable {
            let scheme = UNetNaming.detect(secondNames), scheme != target {
             names = try UNetNaming.rename(secondNames, to: target)
         }
-        self.init(first, second, secondNames: names)
+        try self.init(first, second, secondNames: names)
     }
 
     /// Compares `first` (the reference) with `second`. `secondNames`, when given, replaces the second side's names
     /// index by index (to match across UNet naming schemes). Pages are released as tensors are done.
-    init(_ first: Checkpoint, _ second: Checkpoint, secondNames: [String]?) {
+    init(_ first: Checkpoint, _ second: Checkpoint, secondNames: [String]?) throws {
         let names = secondNames ?? second.tensors.map(\.name)
         var byName: [String: Int] = [:]
         for (index, name) in names.enumerated() { byName[name] = index }
         let firstNames = Set(first.tensors.map(\.name))
         onlyInFirst = first.tensors.map(\.name).filter { byName[$0] == nil }
         onlyInSecond = names.filter { !firstNames.contains($0) }
-        pairs = first.tensors.compactMap { a in
+        pairs = try first.tensors.compactMap { a in
             guard let index = byName[a.name] else { return nil }
             let b = second.tensors[index]
             var pair = Pair(name: a.name, dtypes: (a.dtype, b.dtype), shapes: (a.shape, b.shape), difference: nil)
             if pair.shapeMatches {
-                pair.difference = first.withContiguousBytes(of: a) { left in
-                    second.withContiguousBytes(of: b) { right in
+                pair.difference = try first.withContiguousBytes(of: a) { left in
+                    try second.withContiguousBytes(of: b) { right in
                         TensorDifference(reference: left, a.dtype, candidate: right, b.dtype)
                     }
                 }

@@ -4,7 +4,7 @@ import Glibc
 
 /// How far a candidate tensor is from a reference tensor of the same shape.
 public struct TensorDifference: Sendable, Equatable {
-    /// Largest |reference - candidate| over all elements (NaN if either side has a NaN where the other differs).
+    /// Largest |reference - candidate| over all elements (NaN when one side has a NaN where the other has a number).
     public var maxAbsError: Double
     /// Signal-to-quantisation-noise ratio, 10·log10(Σref² / Σ(ref - cand)²), in dB; +inf when identical.
     public var sqnrDB: Double
@@ -32,7 +32,8 @@ public struct TensorDifference: Sendable, Equatable {
                 var (maxError, signal, noise, sawNaN) = (0.0, 0.0, 0.0, false)
                 for i in 0 ..< n {
                     signal += a[i] * a[i]
-                    if a[i] == b[i] { continue }  // also equal infinities, whose difference would be NaN
+                    // Equal infinities (whose difference would be NaN) and NaN against NaN count as equal.
+                    if a[i] == b[i] || (a[i].isNaN && b[i].isNaN) { continue }
                     let error = a[i] - b[i]
                     if error.isNaN { sawNaN = true }
                     maxError = Swift.max(maxError, Swift.abs(error))

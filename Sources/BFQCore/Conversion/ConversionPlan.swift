@@ -56,7 +56,7 @@ public struct ConversionPlan: TensorByteSource {
         }
         sources = selected
         outputs = zip(selected, names).map { entry, name in
-            OutputTensor(name: name, dtype: options.dtype.resolve(entry.dtype), shape: entry.shape)
+            OutputTensor(name: name, dtype: options.dtype.resolve(entry.dtype), shape: entry.shape, sourceType: entry.dtype)
         }
         metadata = checkpoint.metadata
     }
@@ -68,7 +68,7 @@ public struct ConversionPlan: TensorByteSource {
                          metadata: metadata, source: self)
     }
 
-    public func emit(_ index: Int, to out: AtomicFileWriter) throws {
+    public func emit(_ index: Int, to out: ByteSink) throws {
         let entry = sources[index]
         let target = outputs[index].dtype
         try checkpoint.withContiguousBytes(of: entry) { bytes in
@@ -83,7 +83,7 @@ public struct ConversionPlan: TensorByteSource {
 
     /// Converts element types straight into the writer's buffer, a buffer-full at a time, on all threads.
     private static func convert(_ bytes: UnsafeRawBufferPointer, _ source: DType, to target: DType,
-                                into out: AtomicFileWriter) throws {
+                                into out: ByteSink) throws {
         let count = bytes.count / source.byteSize
         let perChunk = out.bufferCapacity / target.byteSize
         let perTask = 1 << 18

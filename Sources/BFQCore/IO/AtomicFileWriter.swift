@@ -90,11 +90,6 @@ public final class AtomicFileWriter {
         offset += bytes.count
     }
 
-    /// Appends the bytes of an array.
-    public func write(_ bytes: [UInt8]) throws {
-        try bytes.withUnsafeBytes { try write($0) }
-    }
-
     /// Appends `count` zero bytes.
     public func writeZeros(_ count: Int) throws {
         try write([UInt8](repeating: 0, count: count))

@@ -13,6 +13,8 @@ public struct CheckpointSummary: Sendable {
     public var metadata: [String: String]
     public var tensors: [TensorEntry]
     public var warnings: [String]
+    /// For a .bfq file: its manifest and bit accounting.
+    public var container: (manifest: ContainerManifest, accounting: ContainerAccounting)?
 
     public init(_ checkpoint: Checkpoint) {
         path = checkpoint.file.path
@@ -33,11 +35,42 @@ public struct CheckpointSummary: Sendable {
         metadata = checkpoint.metadata
         tensors = checkpoint.tensors
         warnings = checkpoint.warnings
+        if let decoder = checkpoint.decoder as? ContainerTensorDecoder {
+            let manifest = decoder.reader.manifest
+            container = (manifest, ContainerAccounting(manifest: manifest, fileSize: fileSize))
+        }
     }
 
     /// The `inspect --json` object.
     public var json: JSONValue {
-        .object([
+        var members = baseMembers
+        guard let container else { return .object(members) }
+        let byName = Dictionary(uniqueKeysWithValues: container.manifest.tensors.map { ($0.name, $0) })
+        members[members.count - 1] = JSONMember("tensors", .array(tensors.map { tensor in
+            let entry = byName[tensor.name]!
+            return .object([
+                JSONMember("name", .string(tensor.name)),
+                JSONMember("dtype", .string(tensor.dtype.rawValue)),
+                JSONMember("shape", .array(tensor.shape.map { .int(Int64($0)) })),
+                JSONMember("bytes", .int(Int64(tensor.byteCount))),
+                JSONMember("source_dtype", .string(entry.sourceType.rawValue)),
+                JSONMember("encoding", .string(entry.encoding.name)),
+                JSONMember("bits", .double(entry.bitsPerCode)),
+                JSONMember("levels", entry.levels.map { .int(Int64($0)) } ?? .null),
+                JSONMember("stored_bytes", .int(Int64(entry.storedBytes))),
+            ])
+        }))
+        members.append(JSONMember("summary", .object([
+            JSONMember("average_bits", .double(container.accounting.averageBits)),
+            JSONMember("file_bits_per_weight", .double(container.accounting.fileBitsPerWeight)),
+            JSONMember("bytes", .int(Int64(fileSize))),
+            JSONMember("weights", .int(Int64(container.accounting.weights))),
+        ])))
+        return .object(members)
+    }
+
+    private var baseMembers: [JSONMember] {
+        [
             JSONMember("file", .string(path)),
             JSONMember("file_size", .int(Int64(fileSize))),
             JSONMember("format", .string(format.rawValue)),
@@ -60,7 +93,7 @@ public struct CheckpointSummary: Sendable {
                     JSONMember("bytes", .int(Int64(tensor.byteCount))),
                 ])
             })),
-        ])
+        ]
     }
 
     /// The plain-text report: a summary, then one line per tensor when `listTensors`.
@@ -76,6 +109,14 @@ public struct CheckpointSummary: Sendable {
             "naming      \(naming?.rawValue ?? "none (no SD UNet names found)")",
             "model       \(model?.summary ?? "not recognised")",
         ]
+        if let container {
+            let encodings = Dictionary(grouping: container.manifest.tensors, by: \.encoding.name)
+            lines.append("encodings   " + encodings.keys.sorted().map { "\($0) ×\(encodings[$0]!.count)" }.joined(separator: ", "))
+            lines.append("avg bits    \(Formatting.fixed(container.accounting.averageBits, digits: 4)) (BitsFusion accounting over "
+                + "\(Formatting.grouped(container.accounting.weights)) conv/linear weights)")
+            lines.append("file bits   \(Formatting.fixed(container.accounting.fileBitsPerWeight, digits: 4)) per weight; "
+                + "fp16 size / file size = \(Formatting.fixed(Double(parameters * 2) / Double(max(fileSize, 1)), digits: 2))")
+        }
         if metadata.isEmpty {
             lines.append("metadata    none")
         } else {
@@ -86,8 +127,15 @@ public struct CheckpointSummary: Sendable {
         }
         if listTensors {
             lines.append("")
+            let entries = Dictionary(uniqueKeysWithValues: (container?.manifest.tensors ?? []).map { ($0.name, $0) })
             for tensor in tensors {
-                lines.append("\(Formatting.printable(tensor.name))  \(tensor.dtype.rawValue)  [\(tensor.shape.map(String.init).joined(separator: ", "))]")
+                var line = "\(Formatting.printable(tensor.name))  \(tensor.dtype.rawValue)  [\(tensor.shape.map(String.init).joined(separator: ", "))]"
+                if let entry = entries[tensor.name] {
+                    line += "  \(entry.encoding.name)  \(Formatting.fixed(entry.bitsPerCode, digits: 3)) bits"
+                        + "\(entry.levels.map { "  \($0) levels" } ?? "")  \(Formatting.grouped(entry.storedBytes)) bytes stored"
+                        + "  \(Formatting.fixed(Double(tensor.byteCount) / Double(max(entry.storedBytes, 1)), digits: 2))x"
+                }
+                lines.append(line)
             }
         }
         return lines.joined(separator: "\n")

@@ -4,10 +4,10 @@ public struct StatisticsReport: Sendable {
     public var rows: [(tensor: TensorEntry, statistics: TensorStatistics)]
 
     /// Computes statistics of every tensor, releasing each tensor's pages once done so memory stays bounded.
-    public init(_ checkpoint: Checkpoint) {
+    public init(_ checkpoint: Checkpoint) throws {
         path = checkpoint.file.path
-        rows = checkpoint.tensors.map { tensor in
-            let statistics = checkpoint.withContiguousBytes(of: tensor) { TensorStatistics(bytes: $0, dtype: tensor.dtype) }
+        rows = try checkpoint.tensors.map { tensor in
+            let statistics = try checkpoint.withContiguousBytes(of: tensor) { TensorStatistics(bytes: $0, dtype: tensor.dtype) }
             checkpoint.file.release(tensor.storage)
             return (tensor, statistics)
         }

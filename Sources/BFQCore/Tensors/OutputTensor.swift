@@ -3,11 +3,14 @@ public struct OutputTensor: Sendable, Equatable {
     public var name: String
     public var dtype: DType
     public var shape: [Int]
+    /// The type the tensor had in the file it came from (recorded by formats that keep it, such as .bfq).
+    public var sourceType: DType
 
-    public init(name: String, dtype: DType, shape: [Int]) {
+    public init(name: String, dtype: DType, shape: [Int], sourceType: DType? = nil) {
         self.name = name
         self.dtype = dtype
         self.shape = shape
+        self.sourceType = sourceType ?? dtype
     }
 
     public var elementCount: Int { shape.reduce(1, *) }
@@ -17,7 +20,7 @@ public struct OutputTensor: Sendable, Equatable {
 /// Supplies the bytes of output tensors, one tensor at a time, in whatever order the writer asks.
 public protocol TensorByteSource {
     /// Appends exactly `tensors[index].byteCount` bytes of tensor `index`, row-major little-endian, to `out`.
-    func emit(_ index: Int, to out: AtomicFileWriter) throws
+    func emit(_ index: Int, to out: ByteSink) throws
 }
 
 /// A format bfq writes.

@@ -1,0 +1,30 @@
+/// The bit accounting of spec/bfq.md section 7 (BitsFusion App. H) and the file's real bits per weight.
+public struct ContainerAccounting: Equatable, Sendable {
+    /// Conv and linear weights: elements of every tensor with two or more dimensions.
+    public var weights: Int
+    /// Bits per weight as the paper counts them.
+    public var averageBits: Double
+    /// 8 x file size / weights.
+    public var fileBitsPerWeight: Double
+
+    public init(manifest: ContainerManifest, fileSize bytes: Int) {
+        var weights = 0
+        var bits = 0.0
+        for tensor in manifest.tensors where tensor.shape.count >= 2 {
+            let elements = tensor.elementCount
+            weights += elements
+            switch tensor.encoding {
+            case let .raw(dtype): bits += Double(8 * dtype.byteSize * elements)
+            case let .grid(levels, _, _, _, _), let .palette(levels, _):
+                bits += ContainerTensor.bits(levels) * Double(elements)
+            }
+        }
+        self.weights = weights
+        averageBits = weights > 0 ? bits / Double(weights) : 0
+        fileBitsPerWeight = weights > 0 ? 8 * Double(bytes) / Double(weights) : 0
+    }
+
+    var totals: ContainerManifest.Totals {
+        ContainerManifest.Totals(weights: weights, averageBits: averageBits, fileBitsPerWeight: fileBitsPerWeight)
+    }
+}

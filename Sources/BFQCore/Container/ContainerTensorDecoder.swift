@@ -1,0 +1,48 @@
+/// Opens .bfq files as checkpoints: every tensor is produced from its sections, checked as it is read.
+public struct ContainerTensorDecoder: TensorDecoder {
+    public let reader: ContainerReader
+    private let byName: [String: Int]
+
+    init(reader: ContainerReader) {
+        self.reader = reader
+        byName = Dictionary(uniqueKeysWithValues: reader.manifest.tensors.enumerated().map { ($1.name, $0) })
+    }
+
+    /// The container as a checkpoint whose tensors decode through this decoder.
+    public static func checkpoint(_ file: MappedFile) throws -> Checkpoint {
+        let reader = try ContainerReader(file)
+        let tensors = reader.manifest.tensors.map { tensor in
+            let section = reader.sections[tensor.sections.values.map(\.index).min() ?? 0]
+            let start = Int(section.offset)
+            return TensorEntry(name: tensor.name, dtype: decodedType(tensor), shape: tensor.shape,
+                               bytes: start ..< start + Int(section.storedSize))
+        }
+        return Checkpoint(file: file, format: .bfq, metadata: reader.manifest.metadata, tensors: tensors,
+                          decoder: ContainerTensorDecoder(reader: reader))
+    }
+
+    /// Raw tensors decode to their stored type; quantized ones to their source type when it is f32, f16 or bf16.
+    static func decodedType(_ tensor: ContainerTensor) -> DType {
+        switch tensor.encoding {
+        case let .raw(dtype): return dtype
+        case .grid, .palette: return [.f32, .f16, .bf16].contains(tensor.sourceType) ? tensor.sourceType : .f32
+        }
+    }
+
+    /// Checks invariant 13 for a quantized tensor by decoding it; raw tensors have no codes.
+    func checkCodes(of tensor: TensorEntry) throws {
+        guard let index = byName[tensor.name], reader.manifest.tensors[index].levels != nil else { return }
+        _ = try withDecodedBytes(of: tensor) { $0.count }
+    }
+
+    public func withDecodedBytes<R>(of tensor: TensorEntry, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        guard let index = byName[tensor.name] else { preconditionFailure("\(tensor.name) is not in \(reader.file.path)") }
+        let entry = reader.manifest.tensors[index]
+        switch entry.encoding {
+        case .raw:
+            return try reader.withSection(entry.sections["data"]!.index, body)
+        case .grid, .palette:
+            return try QuantizedTensorDecoder(reader: reader, tensor: entry).withDecoded(as: tensor.dtype, body)
+        }
+    }
+}

@@ -1,0 +1,63 @@
+import CBFQShims
+
+/// Streams a .bfq file: sections one at a time (each zstd-compressed when that makes it smaller), then the section
+/// table and the manifest, then the header. Memory stays bounded by the largest section.
+public final class ContainerWriter {
+    private let out: AtomicFileWriter
+    private let compressionLevel: Int32
+    private var entries: [SectionEntry] = []
+
+    /// Opens the temporary output file; `compressionLevel` is zstd's (fixed, so output bytes are reproducible).
+    public init(target: OutputTarget, compressionLevel: Int32 = 3) throws {
+        out = try target.open()
+        self.compressionLevel = compressionLevel
+        try out.writeZeros(ContainerHeader.size)
+    }
+
+    /// Appends a section holding `bytes` once decoded and returns the reference the manifest records.
+    public func addSection(_ bytes: UnsafeRawBufferPointer, compress: Bool = true) throws -> ContainerTensor.SectionReference {
+        try out.writeZeros((64 - out.offset % 64) % 64)
+        let decodedCRC = bfq_crc32(0, bytes.baseAddress, bytes.count)
+        var entry = SectionEntry(offset: UInt64(out.offset), storedSize: UInt64(bytes.count), decodedSize: UInt64(bytes.count),
+                                 storedCRC: decodedCRC, decodedCRC: decodedCRC, compression: .none)
+        let compressed = compress && !bytes.isEmpty ? try Zstd.compress(bytes, level: compressionLevel) : []
+        if compress, !compressed.isEmpty, compressed.count < bytes.count {
+            entry.storedSize = UInt64(compressed.count)
+            entry.storedCRC = bfq_crc32(0, compressed, compressed.count)
+            entry.compression = .zstd
+            try out.write(compressed)
+        } else {
+            try out.write(bytes)
+        }
+        entries.append(entry)
+        return ContainerTensor.SectionReference(index: entries.count - 1, storedSize: Int(entry.storedSize),
+                                                decodedSize: bytes.count, crc32: decodedCRC)
+    }
+
+    /// Writes the table and `manifest` (with its totals filled in), fills in the header and renames the file into place.
+    public func finish(manifest: ContainerManifest) throws {
+        try out.writeZeros((64 - out.offset % 64) % 64)
+        var header = ContainerHeader()
+        header.tableOffset = UInt64(out.offset)
+        header.sectionCount = UInt64(entries.count)
+        let table = entries.flatMap(\.bytes)
+        try out.write(table)
+        // The totals count the whole file, manifest included, whose length depends on them: settle the fixed point.
+        var manifest = manifest
+        var text: [UInt8] = []
+        for _ in 0 ..< 8 {
+            manifest.totals = ContainerAccounting(manifest: manifest, fileSize: out.offset + text.count).totals
+            let next = Array(JSONWriter.compact(manifest.json).utf8)
+            if next == text { break }
+            text = next
+        }
+        header.manifestOffset = UInt64(out.offset)
+        try out.write(text)
+        header.manifestSize = UInt64(text.count)
+        header.fileSize = UInt64(out.offset)
+        header.tableCRC = bfq_crc32(0, table, table.count)
+        header.manifestCRC = bfq_crc32(0, text, text.count)
+        try out.patch(header.bytes, at: 0)
+        try out.commit()
+    }
+}

@@ -1,0 +1,65 @@
+import CZstd
+
+/// One-shot zstd frames through libzstd: compression with the content size in the frame header and no zstd
+/// checksum (the container has its own), decompression bounded by a size known in advance.
+public enum Zstd {
+    /// Compresses `input` into one frame at `level`, single-threaded, so the bytes never depend on the machine.
+    public static func compress(_ input: UnsafeRawBufferPointer, level: Int32) throws -> [UInt8] {
+        guard let context = ZSTD_createCCtx() else { throw ZstdError.outOfMemory }
+        defer { ZSTD_freeCCtx(context) }
+        for (parameter, value) in [(ZSTD_c_compressionLevel, level), (ZSTD_c_contentSizeFlag, 1), (ZSTD_c_checksumFlag, 0),
+                                   (ZSTD_c_nbWorkers, 0)] {
+            try check(ZSTD_CCtx_setParameter(context, parameter, value))
+        }
+        let bound = ZSTD_compressBound(input.count)
+        var output = [UInt8](repeating: 0, count: bound)
+        let written = try output.withUnsafeMutableBytes { buffer in
+            try check(ZSTD_compress2(context, buffer.baseAddress, bound, input.baseAddress, input.count))
+        }
+        output.removeSubrange(written...)
+        return output
+    }
+
+    /// Decompresses `stored`, which must be exactly one frame whose header declares `output.count` bytes of content,
+    /// into `output`, failing unless exactly that many bytes come out. Nothing is allocated from the frame's claims.
+    public static func decompress(_ stored: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws {
+        guard let base = stored.baseAddress else { throw ZstdError.notOneFrame(storedSize: 0) }
+        let frameSize = ZSTD_findFrameCompressedSize(base, stored.count)
+        guard ZSTD_isError(frameSize) == 0, frameSize == stored.count else {
+            throw ZstdError.notOneFrame(storedSize: stored.count)
+        }
+        let declared = ZSTD_getFrameContentSize(base, stored.count)
+        guard declared == UInt64(output.count) else {
+            throw ZstdError.contentSizeMismatch(declared: declared, expected: output.count)
+        }
+        guard let context = ZSTD_createDCtx() else { throw ZstdError.outOfMemory }
+        defer { ZSTD_freeDCtx(context) }
+        let produced = try check(ZSTD_decompressDCtx(context, output.baseAddress, output.count, base, stored.count))
+        guard produced == output.count else { throw ZstdError.contentSizeMismatch(declared: UInt64(produced), expected: output.count) }
+    }
+
+    @discardableResult
+    private static func check(_ code: Int) throws -> Int {
+        if ZSTD_isError(code) != 0 { throw ZstdError.library(String(cString: ZSTD_getErrorName(code))) }
+        return code
+    }
+}
+
+/// Why zstd refused a frame.
+public enum ZstdError: Error, CustomStringConvertible, Equatable {
+    case outOfMemory
+    case notOneFrame(storedSize: Int)
+    case contentSizeMismatch(declared: UInt64, expected: Int)
+    case library(String)
+
+    public var description: String {
+        switch self {
+        case .outOfMemory: return "zstd could not allocate its context"
+        case let .notOneFrame(size): return "the \(size) stored bytes are not exactly one zstd frame"
+        case let .contentSizeMismatch(declared, expected):
+            let text = declared == ZSTD_CONTENTSIZE_UNKNOWN ? "no" : declared == ZSTD_CONTENTSIZE_ERROR ? "an invalid" : "\(declared) bytes of"
+            return "zstd frame has \(text) content where \(expected) bytes are expected"
+        case let .library(name): return "zstd: \(name)"
+        }
+    }
+}

@@ -1,0 +1,50 @@
+import Foundation
+import XCTest
+@testable import BFQCore
+
+/// The committed .bfq fixtures (tools/testdata/bfq_cases.sh) still decode to the committed expected values, so the
+/// format cannot drift; every damaged copy is refused. tools/test_bfq_loader.py checks the same files in Python.
+final class ContainerFixtureTests: XCTestCase {
+    func testFixturesDecodeToExpectedValues() throws {
+        for name in ["encodings", "dtypes"] {
+            let container = try CheckpointFile.open(TestFiles.path("bfq/\(name).bfq"))
+            let expected = try CheckpointFile.open(TestFiles.path("bfq/\(name).expected.safetensors"))
+            XCTAssertEqual(container.tensors.map(\.name).sorted(), expected.tensors.map(\.name).sorted())
+            for tensor in expected.tensors {
+                let decoded = try XCTUnwrap(container.tensors.first { $0.name == tensor.name })
+                XCTAssertEqual(decoded.dtype, tensor.dtype, tensor.name)
+                XCTAssertEqual(try container.withContiguousBytes(of: decoded) { Array($0) },
+                               try expected.withContiguousBytes(of: tensor) { Array($0) }, "\(name): \(tensor.name)")
+            }
+            XCTAssertNoThrow(try ContainerVerification(path: TestFiles.path("bfq/\(name).bfq")))
+        }
+    }
+
+    func testEncodingsFixtureHoldsEveryEncodingAndTheTimeCache() throws {
+        let reader = try ContainerReader(MappedFile(path: TestFiles.path("bfq/encodings.bfq")))
+        let levels = Set(reader.manifest.tensors.compactMap(\.levels))
+        XCTAssertEqual(levels, [2, 3, 4, 5, 7, 9, 16, 17, 257])
+        XCTAssertEqual(reader.manifest.timeFeatures?.timesteps, [1, 501, 981])
+        XCTAssertTrue(reader.sections.contains { $0.compression == .zstd })
+        XCTAssertTrue(reader.sections.contains { $0.compression == .none })
+        let totals = try XCTUnwrap(reader.manifest.totals)
+        XCTAssertEqual(totals.fileBitsPerWeight, 8 * Double(reader.file.count) / Double(totals.weights))
+    }
+
+    func testDamagedCopiesAreRefused() throws {
+        for name in ["encodings", "dtypes"] {
+            for damage in ["header", "table", "manifest", "section", "truncated"] {
+                let path = TestFiles.path("bfq/\(name).corrupt-\(damage).bfq")
+                XCTAssertThrowsError(try ContainerVerification(path: path), path) { XCTAssertTrue($0 is ContainerError, "\($0)") }
+            }
+        }
+    }
+
+    /// Any change to a code stream is caught: by the section CRC, or, with CRCs recomputed, by the code checks.
+    func testInvalidRadixGroupRefusedEvenWithValidChecksums() throws {
+        let layout = try CodeLayout(levels: 3)
+        XCTAssertEqual(layout.groupLimit, 243)
+        let packed: [UInt8] = [243]  // one ternary group: 243 is not below 3^5
+        XCTAssertThrowsError(try CodePacker.unpack(packed.withUnsafeBytes { $0 }, rows: 1, columns: 5, levels: 3))
+    }
+}

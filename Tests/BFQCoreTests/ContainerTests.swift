@@ -1,0 +1,56 @@
+import Foundation
+import XCTest
+@testable import BFQCore
+import CBFQShims
+
+/// The .bfq container: lossless round trips, determinism, and one test per reader invariant (spec/bfq.md section 8).
+final class ContainerTests: XCTestCase {
+    /// Converts a fixture to .bfq with `--dtype` and returns the output path.
+    private func containerize(_ relative: String = "safetensors/dtypes.safetensors", dtype: TargetDType = .keep) throws -> String {
+        let checkpoint = try CheckpointFile.open(TestFiles.path(relative))
+        let output = try TestFiles.temporaryDirectory() + "/out.bfq"
+        try ConversionPlan(checkpoint, options: ConversionOptions(dtype: dtype), outputPath: output).write(to: output)
+        return output
+    }
+
+    func testLosslessRoundTripKeepsValuesMetadataAndOrder() throws {
+        let source = try CheckpointFile.open(TestFiles.path("safetensors/dtypes.safetensors"))
+        let container = try CheckpointFile.open(try containerize())
+        XCTAssertEqual(container.format, .bfq)
+        XCTAssertEqual(container.metadata, source.metadata)
+        XCTAssertEqual(container.tensors.map(\.name), source.tensors.map(\.name))
+        XCTAssertTrue(try CheckpointComparison(source, container, matchingNames: false).identical)
+        for tensor in source.tensors {
+            let original = try source.withContiguousBytes(of: tensor) { Array($0) }
+            let decoded = try container.withContiguousBytes(of: container.tensors.first { $0.name == tensor.name }!) { Array($0) }
+            XCTAssertEqual(original, decoded, tensor.name)
+        }
+    }
+
+    func testUNetRoundTripCompressesAndRecordsSourceTypes() throws {
+        let path = try containerize("unet/tiny_unet.ldm.safetensors", dtype: .f32)
+        let reader = try ContainerReader(MappedFile(path: path))
+        XCTAssertEqual(reader.manifest.tensors.count, 686)
+        XCTAssertTrue(reader.manifest.tensors.allSatisfy { $0.sourceType == .f16 && $0.encoding == .raw(dtype: .f32) })
+        XCTAssertTrue(reader.sections.contains { $0.compression == .zstd }, "f16 values widened to f32 compress")
+        let source = try CheckpointFile.open(TestFiles.path("unet/tiny_unet.ldm.safetensors"))
+        let comparison = try CheckpointComparison(source, try CheckpointFile.open(path), matchingNames: false)
+        XCTAssertTrue(comparison.pairs.allSatisfy { $0.difference?.noiseEnergy == 0 })
+    }
+
+    func testSameInputSameBytes() throws {
+        let first = try Data(contentsOf: URL(fileURLWithPath: try containerize("unet/tiny_unet.ldm.safetensors")))
+        let second = try Data(contentsOf: URL(fileURLWithPath: try containerize("unet/tiny_unet.ldm.safetensors")))
+        XCTAssertEqual(first, second)
+    }
+
+    func testHeaderLayout() throws {
+        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: try containerize())))
+        XCTAssertEqual(Array(bytes[0 ..< 8]), [0x89, 0x42, 0x46, 0x51, 0x0D, 0x0A, 0x1A, 0x0A])
+        XCTAssertEqual(bytes[8], 1)
+        XCTAssertEqual(ContainerFixtures.u64(bytes, 48), UInt64(bytes.count))
+        XCTAssertEqual(ContainerFixtures.u32(bytes, 64), bfq_crc32(0, bytes, 64))
+        XCTAssertEqual(ContainerFixtures.u64(bytes, 16) % 64, 0)
+        XCTAssertTrue(bytes[68 ..< 128].allSatisfy { $0 == 0 })
+    }
+}
