@@ -9,6 +9,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3" ..< "4.0.0"),
     ],
     targets: [
         .systemLibrary(
@@ -27,7 +28,7 @@ let package = Package(
         ),
         .target(
             name: "BFQCore",
-            dependencies: ["CJSONC", "CZstd", "CBFQShims"]
+            dependencies: ["CJSONC", "CZstd", "CBFQShims", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .executableTarget(
             name: "bfq",

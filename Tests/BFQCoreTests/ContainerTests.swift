@@ -54,3 +54,45 @@ final class ContainerTests: XCTestCase {
         XCTAssertTrue(bytes[68 ..< 128].allSatisfy { $0 == 0 })
     }
 }
+
+final class ContainerSourceTests: XCTestCase {
+    /// The manifest records the source's name, size and SHA-256 (checked against the digest of the same bytes
+    /// computed independently here, and against a known SHA-256 test vector).
+    func testSourceNameSizeAndSHA256() throws {
+        let directory = try TestFiles.temporaryDirectory()
+        let abc = directory + "/abc.txt"
+        try Data("abc".utf8).write(to: URL(fileURLWithPath: abc))
+        XCTAssertEqual(SourceDigest.sha256(of: try MappedFile(path: abc)),
+                       "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        let sourcePath = TestFiles.path("safetensors/dtypes.safetensors")
+        let checkpoint = try CheckpointFile.open(sourcePath)
+        let output = directory + "/out.bfq"
+        try ConversionPlan(checkpoint, options: ConversionOptions(), outputPath: output).write(to: output)
+        let source = try XCTUnwrap(try ContainerReader(MappedFile(path: output)).manifest.source)
+        XCTAssertEqual(source.name, "dtypes.safetensors")
+        XCTAssertEqual(source.size, checkpoint.file.count)
+        XCTAssertEqual(source.sha256, SourceDigest.sha256(of: checkpoint.file))
+    }
+}
+
+final class ZstdTests: XCTestCase {
+    /// A section larger than several zstd jobs compresses to the same bytes with 1 or 3 workers, and back.
+    func testSameFrameWhateverTheWorkerCountAndBoundedDecompression() throws {
+        var state: UInt64 = 99
+        let input = (0 ..< 24_000_000).map { _ -> UInt8 in
+            state = state &* 6_364_136_223_846_793_005 &+ 1
+            return UInt8(truncatingIfNeeded: (state >> 60) * 17)
+        }
+        let one = try input.withUnsafeBytes { try Zstd.compress($0, level: 3, workers: 1) }
+        let three = try input.withUnsafeBytes { try Zstd.compress($0, level: 3, workers: 3) }
+        XCTAssertEqual(one, three)
+        XCTAssertLessThan(one.count, input.count * 6 / 10)  // 16 distinct byte values: about 4 bits each
+        var output = [UInt8](repeating: 0, count: input.count)
+        try one.withUnsafeBytes { stored in try output.withUnsafeMutableBytes { try Zstd.decompress(stored, into: $0) } }
+        XCTAssertEqual(output, input)
+        var short = [UInt8](repeating: 0, count: input.count - 1)
+        XCTAssertThrowsError(try one.withUnsafeBytes { stored in try short.withUnsafeMutableBytes { try Zstd.decompress(stored, into: $0) } }) {
+            XCTAssertEqual($0 as? ZstdError, .contentSizeMismatch(declared: UInt64(input.count), expected: input.count - 1))
+        }
+    }
+}

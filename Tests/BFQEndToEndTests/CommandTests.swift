@@ -188,3 +188,44 @@ final class HostileInputCommandTests: XCTestCase {
         XCTAssertTrue(run.stderr.contains("too small for a safetensors file"), run.stderr)
     }
 }
+
+/// The .bfq container through the command line.
+final class ContainerCommandTests: XCTestCase {
+    func testConvertToBFQVerifyAgainstSourceAndBack() throws {
+        let directory = try BFQProcess.temporaryDirectory()
+        let source = BFQProcess.path("unet/tiny_unet.ldm.ckpt")
+        let container = directory + "/unet.bfq"
+        XCTAssertEqual(try BFQProcess.run(["convert", source, container, "--only", "model.diffusion_model."]).status, 0)
+        let verify = try BFQProcess.run(["verify", container, "--against", BFQProcess.path("unet/tiny_unet.diffusers.safetensors")])
+        XCTAssertEqual(verify.status, 0, verify.stdout + verify.stderr)
+        XCTAssertTrue(verify.stdout.contains("686 tensors in both, 0 differ"), verify.stdout)
+        let json = try JSONParser.parse(try BFQProcess.run(["inspect", container, "--json"]).stdout)
+        XCTAssertEqual(json["format"], "bfq")
+        XCTAssertEqual(json["summary"]?["average_bits"], .double(16))
+        XCTAssertEqual(json["tensors"]?.arrayValue?.first?["encoding"], "raw")
+        let back = directory + "/back.safetensors"
+        XCTAssertEqual(try BFQProcess.run(["convert", container, back]).status, 0)
+        XCTAssertEqual(try BFQProcess.run(["diff", BFQProcess.path("unet/tiny_unet.ldm.safetensors"), back]).status, 0)
+    }
+
+    func testVerifyRefusesDamageAndMismatchedSources() throws {
+        let damaged = try BFQProcess.run(["verify", BFQProcess.path("bfq/encodings.corrupt-manifest.bfq")])
+        XCTAssertEqual(damaged.status, 2)
+        XCTAssertTrue(damaged.stderr.contains("manifest CRC-32"), damaged.stderr)
+        let other = try BFQProcess.run(["verify", BFQProcess.path("bfq/dtypes.bfq"), "--against", BFQProcess.path("unet/tiny_unet.ldm.safetensors")])
+        XCTAssertEqual(other.status, 1, other.stdout)
+    }
+
+    func testSameBytesWhateverTheThreadCount() throws {
+        var outputs: [Data] = []
+        for threads in ["1", "2", "3"] {
+            let path = try BFQProcess.temporaryDirectory() + "/out.bfq"
+            let run = try BFQProcess.run(["convert", BFQProcess.path("unet/tiny_unet.ldm.ckpt"), path, "--dtype", "bf16"],
+                                         environment: ["BFQ_THREADS": threads])
+            XCTAssertEqual(run.status, 0, run.stderr)
+            outputs.append(try Data(contentsOf: URL(fileURLWithPath: path)))
+        }
+        XCTAssertEqual(outputs[0], outputs[1])
+        XCTAssertEqual(outputs[0], outputs[2])
+    }
+}

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 swift build -c release --product bfq-testdata >/dev/null
-rm -rf testdata/bfq
+rm -f testdata/bfq/*.bfq testdata/bfq/*.safetensors
 mkdir -p testdata/bfq
 .build/release/bfq-testdata testdata/bfq testdata/safetensors/dtypes.safetensors
 ls -l testdata/bfq

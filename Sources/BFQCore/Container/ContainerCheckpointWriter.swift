@@ -1,5 +1,6 @@
 /// Writes any checkpoint losslessly into a .bfq container: every tensor raw, one zstd-compressed section each
-/// (stored as is where zstd does not shrink it), with the metadata carried over.
+/// (stored as is where zstd does not shrink it), with the metadata carried over and the source file's name, size
+/// and SHA-256 recorded.
 public enum ContainerCheckpointWriter: CheckpointWriter {
     public static func write(to target: OutputTarget, tensors: [OutputTensor], metadata: [String: String],
                              source: TensorByteSource) throws {
@@ -18,6 +19,7 @@ public enum ContainerCheckpointWriter: CheckpointWriter {
             entries.append(ContainerTensor(name: tensor.name, shape: tensor.shape, sourceType: tensor.sourceType,
                                            encoding: .raw(dtype: tensor.dtype), sections: ["data": reference]))
         }
-        try writer.finish(manifest: ContainerManifest(tensors: entries, metadata: metadata))
+        let source = target.inputs.count == 1 ? SourceDigest.source(target.inputs[0]) : nil
+        try writer.finish(manifest: ContainerManifest(tensors: entries, metadata: metadata, source: source))
     }
 }

@@ -3,12 +3,15 @@ import CZstd
 /// One-shot zstd frames through libzstd: compression with the content size in the frame header and no zstd
 /// checksum (the container has its own), decompression bounded by a size known in advance.
 public enum Zstd {
-    /// Compresses `input` into one frame at `level`, single-threaded, so the bytes never depend on the machine.
-    public static func compress(_ input: UnsafeRawBufferPointer, level: Int32) throws -> [UInt8] {
+    /// Compresses `input` into one frame at `level` with `workers` threads (at least 1). zstd's multithreaded mode
+    /// cuts the input into jobs of a size set by the level, never by the worker count, so the bytes are the same
+    /// whatever `workers` is.
+    public static func compress(_ input: UnsafeRawBufferPointer, level: Int32,
+                                workers: Int = Parallel.threadCount) throws -> [UInt8] {
         guard let context = ZSTD_createCCtx() else { throw ZstdError.outOfMemory }
         defer { ZSTD_freeCCtx(context) }
         for (parameter, value) in [(ZSTD_c_compressionLevel, level), (ZSTD_c_contentSizeFlag, 1), (ZSTD_c_checksumFlag, 0),
-                                   (ZSTD_c_nbWorkers, 0)] {
+                                   (ZSTD_c_nbWorkers, Int32(clamping: max(1, workers)))] {
             try check(ZSTD_CCtx_setParameter(context, parameter, value))
         }
         let bound = ZSTD_compressBound(input.count)
