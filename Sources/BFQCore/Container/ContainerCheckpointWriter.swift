@@ -8,6 +8,8 @@ public enum ContainerCheckpointWriter: CheckpointWriter {
         for tensor in tensors where !names.insert(tensor.name).inserted {
             throw CheckpointError.duplicateOutputName(path: target.path, tensor: tensor.name)
         }
+        // Hash the source on another thread while the sections are written.
+        let digest = SourceDigestTask(target.inputs.count == 1 ? target.inputs[0] : nil)
         let writer = try ContainerWriter(target: target)
         var entries: [ContainerTensor] = []
         entries.reserveCapacity(tensors.count)
@@ -19,7 +21,6 @@ public enum ContainerCheckpointWriter: CheckpointWriter {
             entries.append(ContainerTensor(name: tensor.name, shape: tensor.shape, sourceType: tensor.sourceType,
                                            encoding: .raw(dtype: tensor.dtype), sections: ["data": reference]))
         }
-        let source = target.inputs.count == 1 ? SourceDigest.source(target.inputs[0]) : nil
-        try writer.finish(manifest: ContainerManifest(tensors: entries, metadata: metadata, source: source))
+        try writer.finish(manifest: ContainerManifest(tensors: entries, metadata: metadata, source: digest.result()))
     }
 }

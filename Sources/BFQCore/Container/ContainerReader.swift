@@ -89,7 +89,9 @@ public final class ContainerReader: @unchecked Sendable {
     public func withSection<R>(_ index: Int, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         let path = file.path
         let entry = sections[index]
-        let stored = file.bytes(in: Int(entry.offset) ..< Int(entry.offset + entry.storedSize))
+        let range = Int(entry.offset) ..< Int(entry.offset + entry.storedSize)
+        let stored = file.bytes(in: range)
+        defer { file.release(range) }  // keeps reading a whole file from growing the resident set
         let storedCRC = bfq_crc32(0, stored.baseAddress, stored.count)
         guard storedCRC == entry.storedCRC else {
             throw ContainerError.sectionChecksum(path: path, section: index, which: "stored", stored: entry.storedCRC, computed: storedCRC)

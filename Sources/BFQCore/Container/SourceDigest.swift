@@ -1,4 +1,5 @@
 import Crypto
+import Dispatch
 
 /// SHA-256 of a whole file, as the manifest's `source.sha256` records it (64 lowercase hex digits). Reads the
 /// mapping in chunks and releases each chunk's pages, so hashing a multi-gigabyte checkpoint keeps memory flat.
@@ -25,5 +26,25 @@ enum SourceDigest {
     static func source(_ file: MappedFile) -> ContainerManifest.SourceFile {
         let name = file.path.split(separator: "/").last.map(String.init) ?? file.path
         return ContainerManifest.SourceFile(name: name, size: file.count, sha256: sha256(of: file))
+    }
+}
+
+/// `SourceDigest.source` of a file computed on a background thread; `result()` waits for it.
+final class SourceDigestTask: @unchecked Sendable {
+    private let group = DispatchGroup()
+    private var value: ContainerManifest.SourceFile?
+
+    init(_ file: MappedFile?) {
+        guard let file else { return }
+        group.enter()
+        DispatchQueue.global().async {
+            self.value = SourceDigest.source(file)
+            self.group.leave()
+        }
+    }
+
+    func result() -> ContainerManifest.SourceFile? {
+        group.wait()
+        return value
     }
 }
