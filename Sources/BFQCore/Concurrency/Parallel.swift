@@ -33,3 +33,29 @@ public enum Parallel {
         }
     }
 }
+
+/// One slot per iteration for the error it threw, so parallel work reports the first failure in iteration order,
+/// the same whatever the thread count.
+final class ParallelFailures: @unchecked Sendable {
+    /// Raw storage, so threads writing different slots never touch shared array metadata.
+    private let errors: UnsafeMutableBufferPointer<Error?>
+
+    init(_ count: Int) {
+        errors = .allocate(capacity: count)
+        errors.initialize(repeating: nil)
+    }
+
+    deinit {
+        errors.deinitialize()
+        errors.deallocate()
+    }
+
+    /// Runs `body` for iteration `index`, keeping its error. Each index is written by one thread only.
+    func record(_ index: Int, _ body: () throws -> Void) {
+        do { try body() } catch { errors[index] = error }
+    }
+
+    func throwFirst() throws {
+        if let error = errors.lazy.compactMap({ $0 }).first { throw error }
+    }
+}

@@ -15,8 +15,16 @@ public struct ContainerVerification: Sendable {
         let checkpoint = try ContainerTensorDecoder.checkpoint(MappedFile(path: path))
         let decoder = checkpoint.decoder as! ContainerTensorDecoder
         let reader = decoder.reader
-        for index in reader.sections.indices { _ = try reader.withSection(index) { $0.count } }
-        for tensor in checkpoint.tensors { try decoder.checkCodes(of: tensor) }
+        // Sections, then tensors' codes, are checked on all threads; the first failure in file order is reported.
+        let sectionFailures = ParallelFailures(reader.sections.count)
+        Parallel.forEach(reader.sections.count) { index in
+            sectionFailures.record(index) { _ = try reader.withSection(index) { $0.count } }
+        }
+        try sectionFailures.throwFirst()
+        let tensors = checkpoint.tensors
+        let codeFailures = ParallelFailures(tensors.count)
+        Parallel.forEach(tensors.count) { index in codeFailures.record(index) { try decoder.checkCodes(of: tensors[index]) } }
+        try codeFailures.throwFirst()
         self.path = path
         fileSize = checkpoint.file.count
         tensorCount = checkpoint.tensors.count
