@@ -25,6 +25,8 @@ final class ContainerFixtureTests: XCTestCase {
         let levels = Set(reader.manifest.tensors.compactMap(\.levels))
         XCTAssertEqual(levels, [2, 3, 4, 5, 7, 9, 16, 17, 257])
         XCTAssertEqual(reader.manifest.timeFeatures?.timesteps, [1, 501, 981])
+        XCTAssertEqual(reader.manifest.timeFeatures?.layers.map(\.width), [4, 6])
+        XCTAssertEqual(try reader.timeFeatureValues(), (0 ..< 30).map { Float($0) / 16 })
         XCTAssertTrue(reader.sections.contains { $0.compression == .zstd })
         XCTAssertTrue(reader.sections.contains { $0.compression == .none })
         let totals = try XCTUnwrap(reader.manifest.totals)

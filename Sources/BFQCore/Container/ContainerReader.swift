@@ -111,3 +111,23 @@ public final class ContainerReader: @unchecked Sendable {
         return try body(UnsafeRawBufferPointer(decoded))
     }
 }
+
+extension ContainerReader {
+    /// The time-feature cache as f32 values laid out [timestep][layer][width] (spec/bfq.md section 3.3), or nil when
+    /// the file has none.
+    public func timeFeatureValues() throws -> [Float]? {
+        guard let cache = manifest.timeFeatures else { return nil }
+        return try floats(inSection: cache.features.index, of: .f16)
+    }
+
+    /// Section `index`, holding values of `type` (f16 or f32), widened to f32.
+    func floats(inSection index: Int, of type: DType) throws -> [Float] {
+        try withSection(index) { bytes in
+            let count = bytes.count / type.byteSize
+            return [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+                ElementConverter.convert(bytes.baseAddress!, type, to: UnsafeMutableRawPointer(buffer.baseAddress!), .f32, count: count)
+                initialized = count
+            }
+        }
+    }
+}

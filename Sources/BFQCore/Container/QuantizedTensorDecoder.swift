@@ -45,14 +45,8 @@ struct QuantizedTensorDecoder {
         }
     }
 
-    /// A section of f16 or f32 values, widened to f32.
+    /// The tensor's `role` section of f16 or f32 values, widened to f32.
     private func floats(_ role: String, _ type: DType) throws -> [Float] {
-        try reader.withSection(tensor.sections[role]!.index) { bytes in
-            let count = bytes.count / type.byteSize
-            return [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-                ElementConverter.convert(bytes.baseAddress!, type, to: UnsafeMutableRawPointer(buffer.baseAddress!), .f32, count: count)
-                initialized = count
-            }
-        }
+        try reader.floats(inSection: tensor.sections[role]!.index, of: type)
     }
 }
