@@ -50,6 +50,7 @@ ENTRY_SIZE = 40
 MAX_SECTIONS = 1 << 20
 MAX_MANIFEST = 64 << 20
 MAX_RATIO = 65536
+MAX_SECTION = 1 << 32  # decoded bytes of one section (spec section 6)
 LIMIT = 1 << 63
 MAX_RANK = 8
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -553,9 +554,11 @@ class Reader:
                 raise BFQError("sectionBounds", f"section {i} compression {e.compression} (0 or 1)")
             if any(raw[33:]):
                 raise BFQError("reservedNotZero", f"section {i} table entry reserved bytes not zero")
-            if e.compression == 0 and e.decoded_size != e.stored_size:
-                raise BFQError("sectionBounds", f"section {i} uncompressed with decoded_size {e.decoded_size} != "
-                                                f"stored_size {e.stored_size}")
+            if e.compression == 0 and (e.decoded_size != e.stored_size or e.decoded_crc32 != e.stored_crc32):
+                raise BFQError("sectionBounds", f"section {i} uncompressed but its decoded size or CRC differs from "
+                                                f"the stored one")
+            if e.decoded_size > MAX_SECTION:
+                raise BFQError("sectionBounds", f"section {i} decoded_size {e.decoded_size} exceeds 4 GiB")
             if e.compression == 1 and e.decoded_size > MAX_RATIO * e.stored_size:
                 raise BFQError("sectionBounds", f"section {i} decoded_size {e.decoded_size} > 65536 x stored_size "
                                                 f"{e.stored_size}")

@@ -103,9 +103,14 @@ final class ContainerInvariantTests: XCTestCase {
         ContainerFixtures.reseal(&bytes)
         try expect(bytes) { if case .sectionBounds(_, 1, _) = $0 { true } else { false } }
         bytes = try sample()
-        ContainerFixtures.set(UInt64(1 << 40), in: &bytes, at: table(bytes) + 16)
+        let stored = ContainerFixtures.u64(bytes, table(bytes) + 8)
+        ContainerFixtures.set(stored * 65_536 + 1, in: &bytes, at: table(bytes) + 16)
         ContainerFixtures.reseal(&bytes)
         try expect(bytes) { if case .sectionBounds(_, 0, let rule) = $0 { rule.contains("65,536") } else { false } }
+        bytes = try sample()
+        ContainerFixtures.set(UInt64(1 << 40), in: &bytes, at: table(bytes) + 16)
+        ContainerFixtures.reseal(&bytes)
+        try expect(bytes) { if case .sectionBounds(_, 0, let rule) = $0 { rule.contains("4 GiB") } else { false } }
         bytes = try sample()
         bytes[table(bytes) + 35] = 1
         ContainerFixtures.reseal(&bytes)

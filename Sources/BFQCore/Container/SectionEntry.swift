@@ -1,6 +1,8 @@
 /// One entry of the section table (spec/bfq.md section 2.2).
 public struct SectionEntry: Equatable, Sendable {
     static let size = 40
+    /// Largest decoded section: bounds what a small compressed frame can make a reader allocate.
+    static let maximumDecodedSize: UInt64 = 1 << 32
 
     public enum Compression: UInt8, Sendable {
         case none = 0
@@ -53,6 +55,9 @@ public struct SectionEntry: Equatable, Sendable {
         }
         let (end, overflow) = offset.addingReportingOverflow(storedSize)
         guard !overflow, end <= tableOffset else { throw fail("bytes \(offset)+\(storedSize) run past the section table at \(tableOffset)") }
+        guard decodedSize <= SectionEntry.maximumDecodedSize else {
+            throw fail("decoded_size \(decodedSize) exceeds 4 GiB")
+        }
         switch compression {
         case .none:
             guard decodedSize == storedSize, decodedCRC == storedCRC else {
