@@ -51,6 +51,7 @@ MAX_SECTIONS = 1 << 20
 MAX_MANIFEST = 64 << 20
 MAX_RATIO = 65536
 MAX_SECTION = 1 << 32  # decoded bytes of one section (spec section 6)
+MAX_ELEMENTS = 1 << 30  # elements of one tensor (spec section 6)
 LIMIT = 1 << 63
 MAX_RANK = 8
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -604,8 +605,8 @@ class Reader:
             names.add(name)
             if len(t["shape"]) > MAX_RANK:
                 raise BFQError("manifestInvalid", f"tensor {name[:200]!r} has rank {len(t['shape'])} > 8")
-            if math.prod(t["shape"]) >= LIMIT:
-                raise BFQError("manifestInvalid", f"tensor {name[:200]!r} has more than 2^63 elements")
+            if math.prod(t["shape"]) > MAX_ELEMENTS:
+                raise BFQError("manifestInvalid", f"tensor {name[:200]!r} has more than 2^30 elements")
         tf = m.get("time_features")
         if tf is not None:
             layer_names = [layer["name"] for layer in tf["layers"]]

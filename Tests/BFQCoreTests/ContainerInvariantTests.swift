@@ -146,6 +146,12 @@ final class ContainerInvariantTests: XCTestCase {
         try expect(bytes) { if case .sectionReference = $0 { true } else { false } }
     }
 
+    func test10ElementLimit() throws {
+        var bytes = try sample()
+        ContainerFixtures.replaceManifest(&bytes, with: ContainerFixtures.manifestText(bytes).replacingOccurrences(of: "\"shape\":[16,32]", with: "\"shape\":[32768,32769]"))
+        try expect(bytes) { if case .manifestInvalid(_, let rule) = $0 { rule.contains("2^30") } else { false } }
+    }
+
     func test11EncodingAndSizes() throws {
         var bytes = try sample()
         ContainerFixtures.replaceManifest(&bytes, with: ContainerFixtures.manifestText(bytes).replacingOccurrences(of: "\"shape\":[16,32]", with: "\"shape\":[16,33]"))

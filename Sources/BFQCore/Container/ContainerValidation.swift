@@ -4,6 +4,8 @@ struct ContainerValidation {
     let sections: [SectionEntry]
 
     static let maximumRank = 8
+    /// Elements of one tensor: 4 GiB decoded to f32, whatever few bytes its codes take.
+    static let maximumElements = 1 << 30
 
     func check(_ manifest: ContainerManifest) throws {
         var names = Set<String>()
@@ -50,15 +52,15 @@ struct ContainerValidation {
         guard tensor.shape.count <= Self.maximumRank else {
             throw ContainerError.manifestInvalid(path: path, rule: "tensor \(tensor.name): rank \(tensor.shape.count) exceeds \(Self.maximumRank)")
         }
-        var elements = 8  // room for the widest element
+        var elements = 1
         for dimension in tensor.shape {
             let (product, overflow) = elements.multipliedReportingOverflow(by: dimension)
-            guard !overflow else {
-                throw ContainerError.manifestInvalid(path: path, rule: "tensor \(tensor.name): shape \(tensor.shape) overflows")
+            guard !overflow, product <= Self.maximumElements || tensor.shape.contains(0) else {
+                throw ContainerError.manifestInvalid(path: path, rule: "tensor \(tensor.name): shape \(tensor.shape) has more than 2^30 elements")
             }
             elements = product
         }
-        return elements / 8
+        return elements
     }
 
     private func checkReference(_ reference: ContainerTensor.SectionReference, role: String, tensor: String,
