@@ -605,8 +605,8 @@ class Reader:
             names.add(name)
             if len(t["shape"]) > MAX_RANK:
                 raise BFQError("manifestInvalid", f"tensor {name[:200]!r} has rank {len(t['shape'])} > 8")
-            if math.prod(t["shape"]) > MAX_ELEMENTS:
-                raise BFQError("manifestInvalid", f"tensor {name[:200]!r} has more than 2^30 elements")
+            if any(d > MAX_ELEMENTS for d in t["shape"]) or math.prod(t["shape"]) > MAX_ELEMENTS:
+                raise BFQError("manifestInvalid", f"tensor {name[:200]!r} has a dimension or more than 2^30 elements")
         tf = m.get("time_features")
         if tf is not None:
             layer_names = [layer["name"] for layer in tf["layers"]]

@@ -180,3 +180,65 @@ final class ContainerInvariantTests: XCTestCase {
         }
     }
 }
+
+/// Hostile manifests with valid checksums: sizes that would overflow, frames that are not zstd frames, names that
+/// differ only in Unicode normalisation.
+final class ContainerHostileManifestTests: XCTestCase {
+    private func container(_ build: (ContainerWriter) throws -> ContainerManifest) throws -> String {
+        let path = try TestFiles.temporaryDirectory() + "/hostile.bfq"
+        let writer = try ContainerWriter(target: OutputTarget(path: path, durable: false))
+        try writer.finish(manifest: try build(writer))
+        return path
+    }
+
+    func testHugeRowsWithAZeroDimensionRefusedWithoutOverflow() throws {
+        let path = try container { writer in
+            let codes = try [UInt8]().withUnsafeBytes { try writer.addSection($0) }
+            let scales = try [UInt8](repeating: 0, count: 8).withUnsafeBytes { try writer.addSection($0) }
+            return ContainerManifest(tensors: [ContainerTensor(
+                name: "w", shape: [1 << 62, 0], sourceType: .f32,
+                encoding: .grid(levels: 3, balanced: true, scaleType: .f32, groupSize: nil, offsetType: nil),
+                sections: ["codes": codes, "scales": scales])])
+        }
+        XCTAssertThrowsError(try ContainerReader(MappedFile(path: path))) {
+            guard case .manifestInvalid(_, let rule)? = $0 as? ContainerError else { return XCTFail("\($0)") }
+            XCTAssertTrue(rule.contains("2^30"), rule)
+        }
+    }
+
+    func testWideTimeFeaturesRefusedWithoutOverflow() throws {
+        let path = try container { writer in
+            let features = try [UInt8](repeating: 0, count: 8).withUnsafeBytes { try writer.addSection($0) }
+            return ContainerManifest(tensors: [], timeFeatures: ContainerManifest.TimeFeatures(
+                timesteps: [0, 1], layers: [("a", (1 << 61) + 5)], features: features))
+        }
+        XCTAssertThrowsError(try ContainerReader(MappedFile(path: path))) {
+            guard case .encodingInvalid(_, "time_features", _)? = $0 as? ContainerError else { return XCTFail("\($0)") }
+        }
+    }
+
+    func testSkippableFrameIsNotASection() throws {
+        var skippable: [UInt8] = [0x50, 0x2A, 0x4D, 0x18, 4, 0, 0, 0] + Array("abcd".utf8)
+        XCTAssertThrowsError(try skippable.withUnsafeMutableBytes { stored in
+            try Zstd.decompress(UnsafeRawBufferPointer(stored), into: UnsafeMutableRawBufferPointer(start: nil, count: 0))
+        }) { XCTAssertEqual($0 as? ZstdError, .notOneFrame(storedSize: 12)) }
+        XCTAssertThrowsError(try Zstd.decompress(UnsafeRawBufferPointer(start: nil, count: 0),
+                                                 into: UnsafeMutableRawBufferPointer(start: nil, count: 0)))
+    }
+
+    func testNamesDifferingOnlyInNormalisationAreDistinctTensors() throws {
+        let path = try container { writer in
+            let a = try [UInt8](repeating: 0, count: 4).withUnsafeBytes { try writer.addSection($0) }
+            let b = try [UInt8](repeating: 1, count: 4).withUnsafeBytes { try writer.addSection($0) }
+            return ContainerManifest(tensors: [
+                ContainerTensor(name: "\u{E9}", shape: [1], sourceType: .f32, encoding: .raw(dtype: .f32), sections: ["data": a]),
+                ContainerTensor(name: "e\u{301}", shape: [1], sourceType: .f32, encoding: .raw(dtype: .f32), sections: ["data": b]),
+            ])
+        }
+        XCTAssertEqual(try ContainerReader(MappedFile(path: path)).manifest.tensors.count, 2)
+        let checkpoint = try CheckpointFile.open(path)
+        let values = try checkpoint.tensors.map { tensor in try checkpoint.withContiguousBytes(of: tensor) { Array($0) } }
+        XCTAssertEqual(values, [[0, 0, 0, 0], [1, 1, 1, 1]])
+        XCTAssertEqual(CheckpointSummary(checkpoint).tensors.count, 2)
+    }
+}

@@ -45,7 +45,9 @@ extension ContainerManifest {
         if let members = try fields.optionalObject("metadata") {
             for member in members {
                 guard let text = member.value.stringValue else { throw fields.invalid("metadata \"\(member.key)\" is not a string") }
-                metadata[member.key] = text
+                guard metadata.updateValue(text, forKey: member.key) == nil else {
+                    throw fields.invalid("metadata keys \"\(member.key)\" differ only in Unicode normalisation")
+                }
             }
         }
         if let value = json["source"] {

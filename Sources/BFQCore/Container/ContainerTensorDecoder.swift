@@ -1,11 +1,13 @@
 /// Opens .bfq files as checkpoints: every tensor is produced from its sections, checked as it is read.
 public struct ContainerTensorDecoder: TensorDecoder {
     public let reader: ContainerReader
-    private let byName: [String: Int]
+    /// Manifest positions by the UTF-8 bytes of the name (Swift's String equality would merge names that differ
+    /// only in Unicode normalisation, which the format keeps apart).
+    private let byName: [[UInt8]: Int]
 
     init(reader: ContainerReader) {
         self.reader = reader
-        byName = Dictionary(uniqueKeysWithValues: reader.manifest.tensors.enumerated().map { ($1.name, $0) })
+        byName = Dictionary(uniqueKeysWithValues: reader.manifest.tensors.enumerated().map { (Array($1.name.utf8), $0) })
     }
 
     /// The container as a checkpoint whose tensors decode through this decoder.
@@ -31,12 +33,12 @@ public struct ContainerTensorDecoder: TensorDecoder {
 
     /// Checks invariant 13 for a quantized tensor by decoding it; raw tensors have no codes.
     func checkCodes(of tensor: TensorEntry) throws {
-        guard let index = byName[tensor.name], reader.manifest.tensors[index].levels != nil else { return }
+        guard let index = byName[Array(tensor.name.utf8)], reader.manifest.tensors[index].levels != nil else { return }
         _ = try withDecodedBytes(of: tensor) { $0.count }
     }
 
     public func withDecodedBytes<R>(of tensor: TensorEntry, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
-        guard let index = byName[tensor.name] else { preconditionFailure("\(tensor.name) is not in \(reader.file.path)") }
+        guard let index = byName[Array(tensor.name.utf8)] else { preconditionFailure("\(tensor.name) is not in \(reader.file.path)") }
         let entry = reader.manifest.tensors[index]
         switch entry.encoding {
         case .raw:

@@ -8,10 +8,10 @@ struct ContainerValidation {
     static let maximumElements = 1 << 30
 
     func check(_ manifest: ContainerManifest) throws {
-        var names = Set<String>()
+        var names = Set<[UInt8]>()  // bytes, not Swift's canonical-equivalence String comparison
         var referenced = [Bool](repeating: false, count: sections.count)
         for tensor in manifest.tensors {
-            guard names.insert(tensor.name).inserted else {
+            guard names.insert(Array(tensor.name.utf8)).inserted else {
                 throw ContainerError.manifestInvalid(path: path, rule: "two tensors are named \(tensor.name)")
             }
             let elements = try checkShape(tensor)
@@ -31,19 +31,21 @@ struct ContainerValidation {
         guard zip(cache.timesteps, cache.timesteps.dropFirst()).allSatisfy({ $0 < $1 }) else {
             throw fail("timesteps are not strictly increasing")
         }
-        var names = Set<String>()
+        var names = Set<[UInt8]>()
         var width = 0
         for layer in cache.layers {
-            guard !layer.name.isEmpty, names.insert(layer.name).inserted else { throw fail("layer name \"\(layer.name)\" is empty or repeated") }
-            let (sum, overflow) = width.addingReportingOverflow(layer.width)
-            guard !overflow else { throw fail("layer widths overflow") }
-            width = sum
+            guard !layer.name.isEmpty, names.insert(Array(layer.name.utf8)).inserted else {
+                throw fail("layer name \"\(layer.name)\" is empty or repeated")
+            }
+            guard layer.width <= Self.maximumElements else { throw fail("layer \(layer.name) is wider than 2^30") }
+            width += layer.width
+            guard width <= Self.maximumElements else { throw fail("layers are wider than 2^30 in all") }
         }
         try checkReference(cache.features, role: "features", tensor: "time_features", referenced: &referenced)
-        let (values, overflow) = width.multipliedReportingOverflow(by: cache.timesteps.count)
-        guard !overflow, cache.features.decodedSize == values * 2 else {
+        let (values, overflow) = width.multipliedReportingOverflow(by: 2 * cache.timesteps.count)
+        guard !overflow, cache.features.decodedSize == values else {
             throw ContainerError.sectionSize(path: path, tensor: "time_features", role: "features",
-                                             declared: cache.features.decodedSize, expected: overflow ? Int.max : values * 2)
+                                             declared: cache.features.decodedSize, expected: overflow ? Int.max : values)
         }
     }
 
@@ -52,15 +54,12 @@ struct ContainerValidation {
         guard tensor.shape.count <= Self.maximumRank else {
             throw ContainerError.manifestInvalid(path: path, rule: "tensor \(tensor.name): rank \(tensor.shape.count) exceeds \(Self.maximumRank)")
         }
-        var elements = 1
-        for dimension in tensor.shape {
-            let (product, overflow) = elements.multipliedReportingOverflow(by: dimension)
-            guard !overflow, product <= Self.maximumElements || tensor.shape.contains(0) else {
-                throw ContainerError.manifestInvalid(path: path, rule: "tensor \(tensor.name): shape \(tensor.shape) has more than 2^30 elements")
-            }
-            elements = product
+        // Every dimension and the product are at most 2^30, so no size derived from the shape can overflow.
+        guard tensor.shape.allSatisfy({ $0 <= Self.maximumElements }),
+              tensor.shape.reduce(1, { min($0 * $1, Self.maximumElements + 1) }) <= Self.maximumElements else {
+            throw ContainerError.manifestInvalid(path: path, rule: "tensor \(tensor.name): shape \(tensor.shape) has a dimension or more than 2^30 elements")
         }
-        return elements
+        return tensor.shape.reduce(1, *)
     }
 
     private func checkReference(_ reference: ContainerTensor.SectionReference, role: String, tensor: String,

@@ -26,7 +26,11 @@ public enum Zstd {
     /// Decompresses `stored`, which must be exactly one frame whose header declares `output.count` bytes of content,
     /// into `output`, failing unless exactly that many bytes come out. Nothing is allocated from the frame's claims.
     public static func decompress(_ stored: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws {
-        guard let base = stored.baseAddress else { throw ZstdError.notOneFrame(storedSize: 0) }
+        // A zstd frame, not a skippable frame (whose "content size" reads as 0) or nothing at all.
+        guard let base = stored.baseAddress, stored.count >= 4,
+              stored.loadUnaligned(as: UInt32.self) == UInt32(littleEndian: UInt32(ZSTD_MAGICNUMBER)) else {
+            throw ZstdError.notOneFrame(storedSize: stored.count)
+        }
         let frameSize = ZSTD_findFrameCompressedSize(base, stored.count)
         guard ZSTD_isError(frameSize) == 0, frameSize == stored.count else {
             throw ZstdError.notOneFrame(storedSize: stored.count)

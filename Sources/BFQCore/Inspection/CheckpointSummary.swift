@@ -45,9 +45,8 @@ public struct CheckpointSummary: Sendable {
     public var json: JSONValue {
         var members = baseMembers
         guard let container else { return .object(members) }
-        let byName = Dictionary(uniqueKeysWithValues: container.manifest.tensors.map { ($0.name, $0) })
-        members[members.count - 1] = JSONMember("tensors", .array(tensors.map { tensor in
-            let entry = byName[tensor.name]!
+        // A .bfq checkpoint lists its tensors in manifest order.
+        members[members.count - 1] = JSONMember("tensors", .array(zip(tensors, container.manifest.tensors).map { tensor, entry in
             return .object([
                 JSONMember("name", .string(tensor.name)),
                 JSONMember("dtype", .string(tensor.dtype.rawValue)),
@@ -127,10 +126,10 @@ public struct CheckpointSummary: Sendable {
         }
         if listTensors {
             lines.append("")
-            let entries = Dictionary(uniqueKeysWithValues: (container?.manifest.tensors ?? []).map { ($0.name, $0) })
-            for tensor in tensors {
+            let entries = container?.manifest.tensors
+            for (index, tensor) in tensors.enumerated() {
                 var line = "\(Formatting.printable(tensor.name))  \(tensor.dtype.rawValue)  [\(tensor.shape.map(String.init).joined(separator: ", "))]"
-                if let entry = entries[tensor.name] {
+                if let entry = entries?[index] {
                     line += "  \(entry.encoding.name)  \(Formatting.fixed(entry.bitsPerCode, digits: 3)) bits"
                         + "\(entry.levels.map { "  \($0) levels" } ?? "")  \(Formatting.grouped(entry.storedBytes)) bytes stored"
                         + "  \(Formatting.fixed(Double(tensor.byteCount) / Double(max(entry.storedBytes, 1)), digits: 2))x"

@@ -16,6 +16,7 @@ public enum SafeTensorsError: Error, CustomStringConvertible, Equatable {
     case misplacedTensor(path: String, tensor: String, begin: Int, expected: Int)
     case dataSizeMismatch(path: String, tensorsEnd: Int, dataSize: Int)
     case duplicateTensor(path: String, tensor: String)
+    case metadataKeysEquivalent(path: String, key: String)
 
     public var description: String {
         switch self {
@@ -49,6 +50,8 @@ public enum SafeTensorsError: Error, CustomStringConvertible, Equatable {
             return "\(path): tensor \(tensor): data starts at offset \(begin) but the previous tensor ends at \(expected) (hole or overlap)"
         case let .dataSizeMismatch(path, end, size):
             return "\(path): tensors end at data offset \(end) but the data buffer holds \(size) bytes"
+        case let .metadataKeysEquivalent(path, key):
+            return "\(path): two __metadata__ keys \"\(key)\" differ only in Unicode normalisation"
         case let .duplicateTensor(path, tensor):
             return "\(path): two tensors are named \(tensor)"
         }

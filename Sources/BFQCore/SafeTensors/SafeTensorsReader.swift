@@ -69,7 +69,10 @@ public enum SafeTensorsReader {
             guard let text = member.value.stringValue else {
                 throw SafeTensorsError.metadataNotStrings(path: path, key: member.key)
             }
-            metadata[member.key] = text
+            // Raw duplicates are refused by the JSON layer; Swift's String keys would merge canonically equal ones.
+            guard metadata.updateValue(text, forKey: member.key) == nil else {
+                throw SafeTensorsError.metadataKeysEquivalent(path: path, key: member.key)
+            }
         }
         return metadata
     }
