@@ -58,7 +58,7 @@ enum Mutations {
     }
 
     static func variants(of original: [UInt8], truncationStep: Int, flips: Int, seed: UInt64 = 0x5EED) -> [[UInt8]] {
-        var generator = SplitMix(state: seed)
+        var generator = SeededGenerator(seed: seed)
         var variants: [[UInt8]] = stride(from: 0, to: original.count, by: truncationStep).map { Array(original[..<$0]) }
         for _ in 0 ..< flips {
             var bytes = original
@@ -70,14 +70,17 @@ enum Mutations {
         return variants
     }
 
-    private struct SplitMix {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
+}
+
+/// A reproducible random source (SplitMix64), so a failing case fails the same way every run.
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }
