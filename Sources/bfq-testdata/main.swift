@@ -91,7 +91,7 @@ func makeEncodings(_ directory: String) throws {
     let features = f16((0 ..< 3 * 10).map { Float($0) / 16 })
     let cache = ContainerManifest.TimeFeatures(timesteps: [1, 501, 981], layers: [("down_blocks.0.resnets.0.time_emb_proj", 4),
                                                                                  ("mid_block.resnets.0.time_emb_proj", 6)],
-                                               features: try fixture.section(features))
+                                               features: try fixture.section(features), replacedWeights: 96)
     try fixture.writer.finish(manifest: ContainerManifest(tensors: fixture.tensors, metadata: ["fixture": "encodings"],
                                                          timeFeatures: cache))
     try writeExpected(path, to: directory + "/encodings.expected.safetensors")

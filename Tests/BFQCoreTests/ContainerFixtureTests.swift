@@ -30,6 +30,12 @@ final class ContainerFixtureTests: XCTestCase {
         XCTAssertTrue(reader.sections.contains { $0.compression == .zstd })
         XCTAssertTrue(reader.sections.contains { $0.compression == .none })
         let totals = try XCTUnwrap(reader.manifest.totals)
+        // Paper accounting by hand: log2(L) x elements for quantized tensors, 32 x 512 for the raw f32 matrix,
+        // 16 x 30 cached features; N_w adds the 96 weights the cache replaced.
+        let quantized = reader.manifest.tensors.compactMap { t in t.levels.map { log2(Double($0)) * Double(t.elementCount) } }
+        let weights = reader.manifest.tensors.filter { $0.shape.count >= 2 }.reduce(0) { $0 + $1.elementCount } + 96
+        XCTAssertEqual(totals.weights, weights)
+        XCTAssertEqual(totals.averageBits, (quantized.reduce(0, +) + 32 * 512 + 16 * 30) / Double(weights), accuracy: 1e-12)
         XCTAssertEqual(totals.fileBitsPerWeight, 8 * Double(reader.file.count) / Double(totals.weights))
     }
 

@@ -1,6 +1,7 @@
 /// The bit accounting of spec/bfq.md section 7 (BitsFusion App. H) and the file's real bits per weight.
 public struct ContainerAccounting: Equatable, Sendable {
-    /// Conv and linear weights: elements of every tensor with two or more dimensions.
+    /// Conv and linear weights, N_w: elements of every tensor with two or more dimensions, plus the weights the
+    /// time-feature cache replaced.
     public var weights: Int
     /// Bits per weight as the paper counts them.
     public var averageBits: Double
@@ -18,6 +19,11 @@ public struct ContainerAccounting: Equatable, Sendable {
             case let .grid(levels, _, _, _, _), let .palette(levels, _):
                 bits += ContainerTensor.bits(levels) * Double(elements)
             }
+        }
+        // The cache's features count 16 bits each; the weights they replace still count in N_w.
+        if let cache = manifest.timeFeatures {
+            bits += 16 * Double(cache.valueCount)
+            weights += cache.replacedWeights
         }
         self.weights = weights
         averageBits = weights > 0 ? bits / Double(weights) : 0

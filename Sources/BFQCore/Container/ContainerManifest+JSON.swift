@@ -22,6 +22,7 @@ extension ContainerManifest {
                 JSONMember("layers", .array(timeFeatures.layers.map {
                     .object([JSONMember("name", .string($0.name)), JSONMember("width", .int(Int64($0.width)))])
                 })),
+                JSONMember("replaced_weights", .int(Int64(timeFeatures.replacedWeights))),
                 JSONMember("sections", .object([JSONMember("features", timeFeatures.features.json)])),
             ])))
         }
@@ -72,7 +73,8 @@ extension ContainerManifest {
             }
             timeFeatures = TimeFeatures(timesteps: timesteps, layers: layers,
                                         features: try ContainerTensor.SectionReference(json: sections[0].value, path: path,
-                                                                                       context: "time_features features"))
+                                                                                       context: "time_features features"),
+                                        replacedWeights: try cache.optionalNatural("replaced_weights") ?? 0)
         }
         if let value = json["totals"] {
             let totals = ManifestFields(value, path: path, context: "totals")

@@ -14,15 +14,22 @@ public struct ContainerManifest: Equatable, Sendable {
         public var timesteps: [Int]
         public var layers: [(name: String, width: Int)]
         public var features: ContainerTensor.SectionReference
+        /// Conv and linear weights the cache replaces (the time-embedding MLP, each `time_emb_proj`).
+        public var replacedWeights: Int
 
-        public init(timesteps: [Int], layers: [(name: String, width: Int)], features: ContainerTensor.SectionReference) {
+        public init(timesteps: [Int], layers: [(name: String, width: Int)], features: ContainerTensor.SectionReference,
+                    replacedWeights: Int = 0) {
             self.timesteps = timesteps
             self.layers = layers
             self.features = features
+            self.replacedWeights = replacedWeights
         }
 
+        /// Cached values: timesteps x the sum of the layer widths.
+        public var valueCount: Int { timesteps.count * layers.reduce(0) { $0 + $1.width } }
+
         public static func == (a: TimeFeatures, b: TimeFeatures) -> Bool {
-            a.timesteps == b.timesteps && a.features == b.features
+            a.timesteps == b.timesteps && a.features == b.features && a.replacedWeights == b.replacedWeights
                 && a.layers.map(\.name) == b.layers.map(\.name) && a.layers.map(\.width) == b.layers.map(\.width)
         }
     }
