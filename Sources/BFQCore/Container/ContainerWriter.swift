@@ -35,7 +35,9 @@ public final class ContainerWriter {
     }
 
     /// Writes the table and `manifest` (with its totals filled in), fills in the header and renames the file into place.
-    public func finish(manifest: ContainerManifest) throws {
+    /// Returns the manifest as written and the file's size.
+    @discardableResult
+    public func finish(manifest: ContainerManifest) throws -> (manifest: ContainerManifest, fileSize: Int) {
         try out.writeZeros((64 - out.offset % 64) % 64)
         var header = ContainerHeader()
         header.tableOffset = UInt64(out.offset)
@@ -59,5 +61,6 @@ public final class ContainerWriter {
         header.manifestCRC = bfq_crc32(0, text, text.count)
         try out.patch(header.bytes, at: 0)
         try out.commit()
+        return (manifest, Int(header.fileSize))
     }
 }

@@ -1,0 +1,50 @@
+import CBFQShims
+
+/// Writes one tensor of a quantized model into a container: quantized as its choice says, or raw.
+enum LayerWriter {
+    static func write(_ tensor: QuantizationLayout.Tensor, choice: LayerChoice?, from checkpoint: Checkpoint,
+                      keptType: TargetDType, to writer: ContainerWriter) throws -> (ContainerTensor, QuantizationReport.Row) {
+        let entry = tensor.entry
+        guard let choice, choice.kind != .raw else {
+            let dtype = choice == nil ? keptType.resolve(entry.dtype) : (entry.dtype.isFloatingPoint ? .f16 : entry.dtype)
+            let bytes = try rawBytes(of: entry, as: dtype, in: checkpoint)
+            let data = try bytes.withUnsafeBytes { try writer.addSection($0) }
+            let stored = ContainerTensor(name: tensor.outputName, shape: entry.shape, sourceType: entry.dtype,
+                                         encoding: .raw(dtype: dtype), sections: ["data": data])
+            return (stored, QuantizationReport.Row(name: tensor.outputName, parameters: entry.elementCount, choice: choice,
+                                                   dtype: dtype, sqnr: nil, storedBytes: data.storedSize))
+        }
+        let weights = try LayerQuantizer.weights(of: tensor, in: checkpoint)
+        let layer = try LayerQuantizer.quantize(weights, tensor: tensor, choice: choice)
+        let codes = try CodePacker.pack(layer.codes, rows: tensor.rows, columns: tensor.columns, levels: layer.levels)
+        var sections = ["codes": try codes.withUnsafeBytes { try writer.addSection($0) }]
+        let encoding: ContainerTensor.Encoding
+        switch layer.values {
+        case let .grid(scales, groupSize, _):
+            sections["scales"] = try LayerQuantizer.halves(scales).withUnsafeBytes { try writer.addSection($0) }
+            encoding = .grid(levels: layer.levels, balanced: true, scaleType: .f16, groupSize: groupSize, offsetType: nil)
+        case let .palette(values, perRow):
+            sections["palette"] = try LayerQuantizer.halves(values).withUnsafeBytes { try writer.addSection($0) }
+            encoding = .palette(levels: layer.levels, perRow: perRow)
+        }
+        let sqnr = LayerMeasurement.sqnr(signal: layer.signal, distortion: layer.distortion)
+        let stored = ContainerTensor(name: tensor.outputName, shape: entry.shape, sourceType: entry.dtype, encoding: encoding,
+                                     sections: sections, sqnrDB: sqnr.isFinite ? sqnr : nil)
+        return (stored, QuantizationReport.Row(name: tensor.outputName, parameters: entry.elementCount, choice: choice,
+                                               dtype: nil, sqnr: sqnr, storedBytes: stored.storedBytes,
+                                               codeBytes: codes.count, codeStoredBytes: sections["codes"]!.storedSize))
+    }
+
+    /// The tensor's elements converted to `dtype`.
+    private static func rawBytes(of entry: TensorEntry, as dtype: DType, in checkpoint: Checkpoint) throws -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: entry.elementCount * dtype.byteSize)
+        guard entry.elementCount > 0 else { return out }
+        try checkpoint.withContiguousBytes(of: entry) { bytes in
+            out.withUnsafeMutableBytes { target in
+                ElementConverter.convert(bytes.baseAddress!, entry.dtype, to: target.baseAddress!, dtype, count: entry.elementCount)
+            }
+        }
+        checkpoint.file.release(entry.storage)
+        return out
+    }
+}

@@ -1,0 +1,160 @@
+import CBFQShims
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Quantizes an SD UNet checkpoint into a .bfq: plans the bits of every conv and linear weight (measured allocation,
+/// a built-in recipe or a plan file), optionally caches the time features, and writes the container tensor by
+/// tensor, keeping memory bounded by the largest layer.
+public final class ModelQuantizer {
+    /// Reports progress: a phase name and weights done out of a total.
+    public typealias Progress = (_ phase: String, _ done: Int, _ total: Int) -> Void
+
+    public let checkpoint: Checkpoint
+    public let layout: QuantizationLayout
+    public let options: QuantizationOptions
+    /// The plan named by `options.plan`, if any.
+    private let givenPlan: QuantizationPlan?
+    /// Timesteps to cache: the options', else the plan file's.
+    public let cacheTimesteps: [Int]?
+
+    public init(_ checkpoint: Checkpoint, options: QuantizationOptions) throws {
+        guard options.bits.isFinite, options.bits > 0 else { throw QuantizationError.budgetOutOfRange(options.bits) }
+        guard options.eta.isFinite, options.eta >= 0 else { throw QuantizationError.invalidOption("--eta must be finite and at least 0") }
+        self.checkpoint = checkpoint
+        self.options = options
+        layout = try QuantizationLayout(checkpoint, only: options.only, names: options.names)
+        let layers = layout.tensors.filter { $0.role == .allocated || ($0.role == .time && $0.isMatrix) }.compactMap(\.layer)
+        givenPlan = try options.plan.map { try QuantizationPlan.builtIn($0, layers: layers) ?? QuantizationPlan.load($0) }
+        cacheTimesteps = options.cacheTimesteps ?? givenPlan?.cacheTimesteps
+    }
+
+    /// True when a tensor is left out of the output because the time-feature cache replaces it.
+    func isCached(_ tensor: QuantizationLayout.Tensor) -> Bool { cacheTimesteps != nil && tensor.role == .time }
+
+    /// The tensors whose choice the plan makes: allocated weights, and time weights when not cached.
+    var planned: [QuantizationLayout.Tensor] {
+        layout.tensors.filter { $0.role == .allocated || ($0.role == .time && $0.isMatrix && cacheTimesteps == nil) }
+    }
+
+    /// Values the time-feature cache stores: timesteps x the summed widths of the time_emb_proj outputs.
+    var cachedFeatureCount: Int {
+        guard let cacheTimesteps else { return 0 }
+        let widths = layout.tensors.filter { $0.isMatrix && $0.layer!.hasSuffix(".time_emb_proj") }.reduce(0) { $0 + $1.rows }
+        return cacheTimesteps.count * widths
+    }
+
+    /// Accounted bits outside the plan: fixed layers and cached time features.
+    var fixedBits: Double {
+        let fixed = layout.tensors.reduce(0.0) { total, tensor in
+            guard case let .fixed(choice) = tensor.role else { return total }
+            return total + (givenPlan?.choices[tensor.layer!] ?? choice).accountedBits(rows: tensor.rows, columns: tensor.columns)
+        }
+        return fixed + 16 * Double(cachedFeatureCount)
+    }
+
+    /// The plan: the given one checked against this UNet, or one allocated from measured distortions.
+    public func makePlan(progress: Progress? = nil) throws -> QuantizationPlan {
+        if let givenPlan { return try check(givenPlan) }
+        let weights = Double(layout.weightCount)
+        let budget = options.bits * weights - fixedBits
+        let minimum = planned.reduce(0.0) { total, tensor in
+            total + (options.candidates.map { $0.accountedBits(rows: tensor.rows, columns: tensor.columns) }.min() ?? 0)
+        }
+        guard minimum <= budget else {
+            throw QuantizationError.budgetTooSmall(requested: options.bits, smallest: (fixedBits + minimum) / weights)
+        }
+        let measurements = try measure(progress: progress)
+        let picks = try options.allocator.allocate(measurements, budget: budget, eta: options.eta)
+        var choices: [String: LayerChoice] = [:]
+        for (layer, pick) in zip(measurements, picks) { choices[layer.layer] = layer.candidates[pick].choice }
+        let settings = [JSONMember("allocator", .string(options.allocator.rawValue)), JSONMember("sensitivity", "weight"),
+                        JSONMember("eta", .double(options.eta)), JSONMember("target_bits", .double(options.bits))]
+        return QuantizationPlan(choices: choices, origin: "allocated", cacheTimesteps: cacheTimesteps,
+                                measurements: Dictionary(uniqueKeysWithValues: measurements.map { ($0.layer, $0) }),
+                                settings: settings)
+    }
+
+    /// Average bits (spec/bfq.md section 7) the plan gives this UNet.
+    public func averageBits(of plan: QuantizationPlan) -> Double {
+        let planned = self.planned.reduce(0.0) { total, tensor in
+            total + (plan.choices[tensor.layer!]?.accountedBits(rows: tensor.rows, columns: tensor.columns) ?? 0)
+        }
+        return (fixedBits + planned) / Double(layout.weightCount)
+    }
+
+    /// Every planned layer must have a choice and every choice a layer (names of cached time layers are ignored).
+    private func check(_ plan: QuantizationPlan) throws -> QuantizationPlan {
+        let known = Set(layout.tensors.compactMap(\.layer))
+        let cached = Set(layout.tensors.filter(isCached).compactMap(\.layer))
+        for name in plan.choices.keys.sorted() where !known.contains(name) {
+            throw QuantizationError.unknownPlanLayer(plan: plan.origin, layer: name)
+        }
+        for tensor in planned where plan.choices[tensor.layer!] == nil {
+            let hint = tensor.role == .time ? "time-embedding layers need a plan entry or --cache-timesteps" : ""
+            throw QuantizationError.planMissesLayer(plan: plan.origin, layer: tensor.layer!, hint: hint)
+        }
+        var plan = plan
+        plan.choices = plan.choices.filter { !cached.contains($0.key) }
+        plan.cacheTimesteps = cacheTimesteps
+        return plan
+    }
+
+    /// Quantizes every planned layer at every candidate and records bits and squared error.
+    func measure(progress: Progress?) throws -> [LayerMeasurement] {
+        let total = planned.reduce(0) { $0 + $1.entry.elementCount }
+        var done = 0
+        return try planned.map { tensor in
+            let weights = try LayerQuantizer.weights(of: tensor, in: checkpoint)
+            let candidates = try options.candidates.map { choice in
+                LayerMeasurement.Candidate(choice: choice, bits: choice.accountedBits(rows: tensor.rows, columns: tensor.columns),
+                                           distortion: try LayerQuantizer.distortion(weights, tensor: tensor, choice: choice))
+            }
+            done += weights.count
+            progress?("measuring", done, total)
+            return LayerMeasurement(layer: tensor.layer!, parameters: weights.count, signal: LayerQuantizer.signal(weights),
+                                    candidates: candidates.sorted { $0.bits < $1.bits })
+        }
+    }
+
+    /// Writes the quantized model to `target` as `plan` says and reports what each tensor became.
+    public func write(plan: QuantizationPlan, to target: OutputTarget, progress: Progress? = nil) throws -> QuantizationReport {
+        let digest = SourceDigestTask(checkpoint.file)
+        let writer = try ContainerWriter(target: target)
+        var timeFeatures: ContainerManifest.TimeFeatures?
+        if let cacheTimesteps {
+            let cache = try TimeFeatureCache.compute(from: checkpoint, timesteps: cacheTimesteps)
+            let renamed = Dictionary(uniqueKeysWithValues: layout.tensors.map { ($0.entry.name, $0.outputName) })
+            let layers = cache.layers.map { layer in
+                (name: renamed[layer.name + ".weight"].map { String($0.dropLast(".weight".count)) } ?? layer.name, width: layer.width)
+            }
+            let halves = LayerQuantizer.halves(cache.values)
+            let features = try halves.withUnsafeBytes { try writer.addSection($0) }
+            timeFeatures = ContainerManifest.TimeFeatures(timesteps: cacheTimesteps, layers: layers, features: features,
+                                                          replacedWeights: cache.replacedWeights)
+        }
+        let total = layout.tensors.reduce(0) { $0 + $1.entry.elementCount }
+        var done = 0
+        var entries: [ContainerTensor] = []
+        var rows: [QuantizationReport.Row] = []
+        for tensor in layout.tensors {
+            done += tensor.entry.elementCount
+            defer { progress?("writing", done, total) }
+            if isCached(tensor) { continue }
+            let choice: LayerChoice?
+            switch tensor.role {
+            case let .fixed(fixed): choice = plan.choices[tensor.layer!] ?? fixed
+            case .allocated, .time: choice = tensor.layer.flatMap { plan.choices[$0] }
+            case .kept: choice = nil
+            }
+            let (entry, row) = try LayerWriter.write(tensor, choice: choice, from: checkpoint, keptType: options.keptType, to: writer)
+            entries.append(entry)
+            rows.append(row)
+        }
+        let planJSON = plan.json(layout: layout, averageBits: averageBits(of: plan))
+        let manifest = ContainerManifest(tensors: entries, metadata: checkpoint.metadata, source: digest.result(),
+                                         plan: planJSON, timeFeatures: timeFeatures)
+        let written = try writer.finish(manifest: manifest)
+        return QuantizationReport(rows: rows, manifest: written.manifest, fileSize: written.fileSize, sourceParameters: total)
+    }
+}

@@ -1,0 +1,25 @@
+/// What `bfq plan` and `bfq quantize` were asked for.
+public struct QuantizationOptions: Sendable {
+    /// Target average bits (spec/bfq.md section 7); the plan lands at most 0.01 below it, never above.
+    public var bits: Double = 1.99
+    /// A built-in plan name or a plan file; nil allocates.
+    public var plan: String?
+    public var allocator: BitAllocator = .optimal
+    /// Exponent of the size penalty in S_i = N_i^-eta (the paper's 0.3).
+    public var eta: Double = 0.3
+    /// What each allocated layer may become.
+    public var candidates: [LayerChoice] = QuantizationOptions.defaultCandidates
+    /// Timesteps whose time features are cached (and the time-embedding weights dropped); nil caches nothing.
+    public var cacheTimesteps: [Int]?
+    /// Keep only tensors whose name starts with this.
+    public var only: String?
+    /// Rename the UNet's tensors in the output.
+    public var names: NamingScheme?
+    /// Element type of kept floating-point tensors (biases, norms, non-UNet parts).
+    public var keptType: TargetDType = .f16
+
+    public init() {}
+
+    /// Balanced grids of 1 to 8 bits with one scale per row, per-row lookup tables of 1 to 3 bits, and f16.
+    public static let defaultCandidates: [LayerChoice] = (1 ... 8).map { .grid($0) } + (1 ... 3).map { .palette($0) } + [.raw16]
+}

@@ -1,0 +1,52 @@
+import ArgumentParser
+import BFQCore
+
+struct PlanCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plan",
+        abstract: "Choose per-layer bits for an SD UNet without writing the model; `quantize --plan FILE` applies the plan.",
+        discussion: """
+        Quantizes every layer at every candidate, measures the squared error, and allocates bits to meet --bits \
+        (or checks a built-in plan against the model). Writes the plan as JSON (-o) and optionally an SVG chart.
+        """
+    )
+
+    @Argument(help: "Input checkpoint.")
+    var input: String
+
+    @OptionGroup var planning: PlanningOptions
+
+    @Option(name: .shortAndLong, help: "Write the plan (JSON) here.")
+    var output: String?
+
+    @Option(help: "Draw bits and sensitivity per layer, in UNet order, as SVG here.")
+    var svg: String?
+
+    func run() throws {
+        try reportingErrors {
+            let checkpoint = try CheckpointFile.open(input)
+            let quantizer = try ModelQuantizer(checkpoint, options: try planning.options())
+            let progress = ProgressBar()
+            let plan = try quantizer.makePlan(progress: progress.update)
+            progress.finish()
+            let average = quantizer.averageBits(of: plan)
+            if let output {
+                try TextFile.write(JSONWriter.pretty(plan.json(layout: quantizer.layout, averageBits: average)) + "\n",
+                                   to: output, inputs: [checkpoint.file])
+            }
+            if let svg {
+                try TextFile.write(PlanChart.svg(plan, layout: quantizer.layout, eta: planning.eta), to: svg, inputs: [checkpoint.file])
+            }
+            var counts: [LayerChoice: Int] = [:]
+            for tensor in quantizer.layout.tensors {
+                if let layer = tensor.layer, let choice = plan.choices[layer] { counts[choice, default: 0] += tensor.entry.elementCount }
+            }
+            let total = counts.values.reduce(0, +)
+            print("plan \(plan.origin): average \(Formatting.fixed(average, digits: 4)) bits over "
+                + "\(Formatting.grouped(quantizer.layout.weightCount)) weights")
+            for (choice, count) in counts.sorted(by: { ($0.key.kind.rawValue, $0.key.bits) < ($1.key.kind.rawValue, $1.key.bits) }) {
+                print("  \(choice): \(Formatting.fixed(100 * Double(count) / Double(max(total, 1)), digits: 1))% of planned weights")
+            }
+        }
+    }
+}

@@ -1,0 +1,46 @@
+import ArgumentParser
+import BFQCore
+
+extension BitAllocator: ExpressibleByArgument {}
+
+/// The options `plan` and `quantize` share: the budget, where the plan comes from, and the time-feature cache.
+struct PlanningOptions: ParsableArguments {
+    @Option(help: "Target average bits per conv/linear weight (BitsFusion App. H accounting); the plan lands at most 0.01 below it.")
+    var bits: Double?
+
+    @Option(help: ArgumentHelp("Use a plan instead of allocating: bitsfusion-sd15 (the paper's 1.99-bit recipe), "
+        + "uniform:B (every layer at B bits), or a plan file from `bfq plan`.", valueName: "plan"))
+    var plan: String?
+
+    @Option(help: "optimal (least sum of N^-eta x squared error, exact) or bitsfusion (the paper's threshold rule).")
+    var allocator: BitAllocator = .optimal
+
+    @Option(help: "Size exponent of the sensitivity N^-eta.")
+    var eta: Double = 0.3
+
+    @Option(help: ArgumentHelp("Cache the time features for these timesteps and drop the time-embedding weights: N "
+        + "(SD-v1.5's N-step schedule), ddim:N, leading:N, trailing:N, linspace:N, or a list such as 1,501,981.",
+        valueName: "timesteps"))
+    var cacheTimesteps: String?
+
+    @Flag(help: "Allow only grids with one scale per row (no lookup-table candidates).")
+    var noPalettes = false
+
+    @Option(help: ArgumentHelp("Quantize only tensors whose name starts with PREFIX; the others are dropped.", valueName: "prefix"))
+    var only: String?
+
+    func options() throws -> QuantizationOptions {
+        var options = QuantizationOptions()
+        if plan != nil, bits != nil {
+            throw QuantizationError.invalidOption("--bits and --plan exclude each other: a plan fixes every layer's bits")
+        }
+        options.bits = bits ?? options.bits
+        options.plan = plan
+        options.allocator = allocator
+        options.eta = eta
+        options.cacheTimesteps = try cacheTimesteps.map(TimestepSchedule.parse)
+        if noPalettes { options.candidates.removeAll { $0.kind == .palette } }
+        options.only = only
+        return options
+    }
+}
