@@ -46,6 +46,7 @@ __all__ = ["BFQError", "Reader", "open", "load", "verify", "packing_params", "ro
 
 MAGIC = b"\x89BFQ\r\n\x1a\n"
 HEADER_SIZE = 128
+FLAG_BYTE_PACKING = 1  # header flag bit 0 (version 1.1): some tensor has "packing": "bytes"
 ENTRY_SIZE = 40
 MAX_SECTIONS = 1 << 20
 MAX_MANIFEST = 64 << 20
@@ -85,13 +86,22 @@ class BFQError(Exception):
 _PARAMS = {}
 
 
-def packing_params(levels):
-    """(G, W): codes per group and bits per group field for L = levels. Plain packing is G = 1, W = log2(L)."""
-    if levels in _PARAMS:
-        return _PARAMS[levels]
+def packing_params(levels, packing="radix"):
+    """(G, W): codes per group and bits per group field for L = levels and the tensor's packing (spec section 5).
+    Radix: plain packing (G = 1, W = log2(L)) or radix groups. Bytes: the largest G with L^G <= 256 in one byte, or
+    one code in 2 bytes for L = 257."""
+    if (levels, packing) in _PARAMS:
+        return _PARAMS[levels, packing]
     if not (isinstance(levels, int) and 2 <= levels <= 257):
         raise ValueError(f"levels {levels!r} outside 2..257")
-    if levels & (levels - 1) == 0:  # L = 2^w: plain packing
+    if packing not in ("radix", "bytes"):
+        raise ValueError(f"packing {packing!r} is not \"radix\" or \"bytes\"")
+    if packing == "bytes":
+        g = 1
+        while levels ** (g + 1) <= 256:
+            g += 1
+        params = (1, 16) if levels == 257 else (g, 8)
+    elif levels & (levels - 1) == 0:  # L = 2^w: plain packing
         params = (1, levels.bit_length() - 1)
     else:  # radix: among G = 1..8 with W = ceil(log2(L^G)) <= 16 the smallest W/G, ties to the smaller G
         params = None
@@ -101,34 +111,35 @@ def packing_params(levels):
                 continue
             if params is None or Fraction(w, g) < Fraction(params[1], params[0]):
                 params = (g, w)
-    _PARAMS[levels] = params
+    _PARAMS[levels, packing] = params
     return params
 
 
-# The table of spec section 5.
+# The tables of spec sections 5.1 and 5.2.
 assert [packing_params(l) for l in (3, 5, 9, 17, 33, 65, 129, 257)] == \
     [(5, 8), (3, 7), (5, 16), (3, 13), (3, 16), (2, 13), (2, 15), (1, 9)]
+assert [packing_params(l, "bytes")[0] for l in (2, 3, 4, 5, 6, 7, 16, 17, 256)] == [8, 5, 4, 3, 3, 2, 2, 1, 1]
+assert packing_params(257, "bytes") == (1, 16)
 
 
-def row_bytes(levels, n):
+def row_bytes(levels, n, packing="radix"):
     """Bytes of one packed row of n codes."""
-    g, w = packing_params(levels)
+    g, w = packing_params(levels, packing)
     return (-(-n // g) * w + 7) // 8
 
 
 _DIGITS = {}
 
 
-def _digit_table(levels):
+def _digit_table(levels, g):
     """[L^G, G] table: group value -> its G codes (c0 least significant)."""
-    if levels not in _DIGITS:
-        g, _ = packing_params(levels)
+    if (levels, g) not in _DIGITS:
         v = np.arange(levels ** g, dtype=np.int64)
         table = np.empty((levels ** g, g), dtype=np.uint8 if levels <= 256 else np.uint16)
         for i in range(g):
             table[:, i] = (v // levels ** i) % levels
-        _DIGITS[levels] = table
-    return _DIGITS[levels]
+        _DIGITS[levels, g] = table
+    return _DIGITS[levels, g]
 
 
 _BYTE_LUTS = {}
@@ -171,12 +182,12 @@ def _fields(packed, w, count):
     return out.reshape(rows, blocks * 8)[:, :count]
 
 
-def unpack_codes(packed, levels, n, where="codes"):
+def unpack_codes(packed, levels, n, where="codes", packing="radix"):
     """Codes [rows, n] (uint8, or uint16 when L = 257) of packed rows [rows, row_bytes]; checks invariant 13."""
     packed = np.asarray(packed, dtype=np.uint8)
     if packed.ndim == 1:
         packed = packed.reshape(1, -1)
-    g, w = packing_params(levels)
+    g, w = packing_params(levels, packing)
     groups = -(-n // g)
     rb = (groups * w + 7) // 8
     rows = packed.shape[0]
@@ -192,19 +203,18 @@ def unpack_codes(packed, levels, n, where="codes"):
             raise BFQError("codeInvalid", f"{where}: row {r} has non-zero padding bits")
     fields = _fields(packed, w, groups)
     if g == 1:
-        if levels != 1 << w:  # L = 257 (G = 1, W = 9): a field must be below L
+        if levels != 1 << w:  # L = 257, or a byte per code: a field must be below L
             bad = fields >= levels
             if bad.any():
                 r, j = (int(x[0]) for x in np.nonzero(bad))
                 raise BFQError("codeInvalid", f"{where}: row {r} group {j} value {int(fields[r, j])} >= {levels}")
-            return fields.astype(np.uint16)
-        return fields.astype(np.uint8)
+        return fields.astype(np.uint8 if levels <= 256 else np.uint16)
     limit = levels ** g
     bad = fields >= limit
     if bad.any():
         r, j = (int(x[0]) for x in np.nonzero(bad))
         raise BFQError("codeInvalid", f"{where}: row {r} group {j} value {int(fields[r, j])} >= {levels}^{g}")
-    codes = _digit_table(levels)[fields].reshape(rows, groups * g)
+    codes = _digit_table(levels, g)[fields].reshape(rows, groups * g)
     if groups * g != n:
         pad = codes[:, n:]
         if pad.any():
@@ -432,6 +442,7 @@ class _Tensor:
         self.shape = tuple(obj["shape"])
         self.encoding = obj["encoding"]
         self.refs = obj["sections"]
+        self.packing = None  # "radix" or "bytes" for quantized tensors
 
 
 def _zstd_content_size(data, where):
@@ -513,8 +524,8 @@ class Reader:
         crc = zlib.crc32(head[:64])
         if crc != header_crc:
             raise BFQError("headerChecksum", f"header CRC-32 0x{crc:08x} != stored 0x{header_crc:08x}")
-        if flags:
-            raise BFQError("reservedNotZero", f"header flags 0x{flags:08x} (none are defined)")
+        if flags & ~FLAG_BYTE_PACKING:
+            raise BFQError("reservedNotZero", f"header flags 0x{flags:08x} (only bit 0, byte packing, is defined)")
         if any(head[68:]):
             raise BFQError("reservedNotZero", "header reserved bytes 68 to 127 not zero")
         # 4
@@ -591,6 +602,8 @@ class Reader:
             self._tensors[tensor.name] = tensor
             for role, ref in tensor.refs.items():
                 self._roles[ref["index"]] = (tensor, role)
+        if flags & FLAG_BYTE_PACKING and not any(t.packing == "bytes" for t in self._tensors.values()):
+            raise BFQError("manifestInvalid", "header flag bit 0 (byte packing) set but no tensor has packing \"bytes\"")
         self._check_time_features()
 
     def _check_references(self):
@@ -665,9 +678,14 @@ class Reader:
                 invalid(f"levels {levels!r} not an int in 2..257")
             if "bits" in t and not _is_number(t["bits"]):
                 invalid("bits is not a number")
+            packing = t.get("packing", "radix")
+            if packing not in ("radix", "bytes"):
+                raise BFQError("manifestInvalid", f"tensor {name!r}: packing {packing!r} (\"radix\" or \"bytes\")")
+            if packing == "bytes" and not self.header["flags"] & FLAG_BYTE_PACKING:
+                invalid("packing \"bytes\" without header flag bit 0")
             rows, n = shape[0], math.prod(shape[1:])
-            tensor.levels, tensor.rows, tensor.n = levels, rows, n
-            sizes["codes"] = rows * row_bytes(levels, n)
+            tensor.levels, tensor.rows, tensor.n, tensor.packing = levels, rows, n, packing
+            sizes["codes"] = rows * row_bytes(levels, n, packing)
             if enc == "grid":
                 grid = t.get("grid")
                 b = (levels - 1).bit_length() - 1  # L = 2^b (plain) or 2^b + 1 (balanced)
@@ -768,7 +786,7 @@ class Reader:
     def _codes_rows(self, tensor):
         """Packed codes as [rows, row_bytes] uint8 and a row chunk size bounding temporaries."""
         data = self._role(tensor, "codes")
-        rb = row_bytes(tensor.levels, tensor.n)
+        rb = row_bytes(tensor.levels, tensor.n, tensor.packing)
         packed = np.frombuffer(data, dtype=np.uint8).reshape(tensor.rows, rb)
         chunk = max(1, (1 << 22) // max(1, tensor.n))
         return packed, chunk
@@ -804,7 +822,7 @@ class Reader:
         where = f"tensor {t.name[:200]!r} codes"
         for r0 in range(0, t.rows, chunk):
             r1 = min(t.rows, r0 + chunk)
-            codes = unpack_codes(packed[r0:r1], t.levels, t.n, where)
+            codes = unpack_codes(packed[r0:r1], t.levels, t.n, where, t.packing)
             if t.encoding == "grid":
                 vals = grid_values(codes, t.levels, t.grid, scales[r0:r1],
                                    None if offsets is None else offsets[r0:r1], t.group_size)
@@ -834,11 +852,12 @@ class Reader:
             owner, role = self._roles[e.index]
             data = self.read_section(e.index)
             if role == "codes":
-                rb = row_bytes(owner.levels, owner.n)
+                rb = row_bytes(owner.levels, owner.n, owner.packing)
                 packed = np.frombuffer(data, dtype=np.uint8).reshape(owner.rows, rb)
                 chunk = max(1, (1 << 22) // max(1, owner.n))
                 for r0 in range(0, owner.rows, chunk):
-                    unpack_codes(packed[r0:r0 + chunk], owner.levels, owner.n, f"tensor {owner.name[:200]!r} codes")
+                    unpack_codes(packed[r0:r0 + chunk], owner.levels, owner.n, f"tensor {owner.name[:200]!r} codes",
+                                 owner.packing)
 
     def close(self):
         self._file.close()

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Self-check of tools/bfq.py (needs only numpy and zstandard).
 
-(a) The worked examples and the (G, W) table of spec/bfq.md section 5, the value rules of section 3.2, and the
-    vectorised unpacking against a bit-by-bit decoder written from the spec's text, for every level count 2..257.
+(a) The worked examples and the (G, W) tables of spec/bfq.md section 5 (radix and byte packing), the value rules of
+    section 3.2, and the vectorised unpacking against a bit-by-bit decoder written from the spec's text, for every
+    level count 2..257 and both packings.
 (b) Every testdata/bfq/NAME.bfq: verified (every invariant of section 8) and decoded bit-identically to
     NAME.expected.safetensors (the Swift dequantizer's output, read here with numpy alone); every
     NAME.corrupt-*.bfq must be refused with a BFQError.
@@ -51,9 +52,21 @@ def case(label):
 # ------------------------------------------------------------------------------------------------------------------
 # (a) the spec's own examples and rules
 
-def spec_unpack_row(data, levels, n):
+def spec_byte_params(levels):
+    """(G, W) of byte packing from spec section 5.2's words: the largest G >= 1 with L^G <= 256 in one byte, or one
+    code in 2 little-endian bytes for L = 257."""
+    if levels == 257:
+        return 1, 16
+    return max(g for g in range(1, 9) if levels ** g <= 256), 8
+
+
+def params(levels, packing):
+    return spec_byte_params(levels) if packing == "bytes" else bfq.packing_params(levels)
+
+
+def spec_unpack_row(data, levels, n, packing="radix"):
     """Bit by bit from spec section 5: stream bit k is bit (k mod 8) of byte floor(k / 8)."""
-    g, w = bfq.packing_params(levels)
+    g, w = params(levels, packing)
     bits = [(data[k // 8] >> (k % 8)) & 1 for k in range(len(data) * 8)]
     codes = []
     for j in range(-(-n // g)):
@@ -64,8 +77,8 @@ def spec_unpack_row(data, levels, n):
     return codes[:n]
 
 
-def spec_pack_row(codes, levels):
-    g, w = bfq.packing_params(levels)
+def spec_pack_row(codes, levels, packing="radix"):
+    g, w = params(levels, packing)
     n = len(codes)
     groups = -(-n // g)
     bits = []
@@ -103,26 +116,47 @@ def _():
         record(spec_pack_row(codes, levels) == data, f"packing the L = {levels} example (this test's packer)")
 
 
+@case("section 5.2 table and worked examples (byte packing)")
+def _():
+    for levels in range(2, 258):
+        got = bfq.packing_params(levels, "bytes")
+        record(got == spec_byte_params(levels), f"bytes (G, W) of L = {levels}", f"{got}")
+    record([bfq.packing_params(l, "bytes")[0] for l in (2, 3, 4, 5, 6, 7, 16, 17, 256)] == [8, 5, 4, 3, 3, 2, 2, 1, 1],
+           "bytes G column of the section 5.2 table")
+    for levels, n, codes, data in [(5, 5, [4, 0, 3, 1, 2], b"\x4f\x0b"), (9, 3, [7, 8, 1], b"\x4f\x01"),
+                                   (17, 3, [16, 0, 5], b"\x10\x00\x05"), (257, 3, [256, 1, 0], b"\x00\x01\x01\x00\x00\x00")]:
+        record(bfq.row_bytes(levels, n, "bytes") == len(data), f"row_bytes of the bytes L = {levels} example")
+        got = bfq.unpack_codes(np.frombuffer(data, np.uint8), levels, n, packing="bytes")
+        record(got.tolist() == [codes], f"unpacking the bytes L = {levels} example", f"{got.tolist()} != {[codes]}")
+        record(spec_pack_row(codes, levels, "bytes") == data, f"packing the bytes L = {levels} example (this test's packer)")
+    # L = 2, 3, 4, 16, 256: the same bytes as radix packing
+    rng = np.random.default_rng(5)
+    for levels in (2, 3, 4, 16, 256):
+        codes = rng.integers(0, levels, 29)
+        record(spec_pack_row(codes, levels, "bytes") == spec_pack_row(codes, levels), f"bytes = radix for L = {levels}")
+
+
 @case("unpacking every level count against the bit-by-bit decoder")
 def _():
     rng = np.random.default_rng(3)
-    for levels in range(2, 258):
-        for n in (1, 7, 8, 13, 40):
-            rows = 3
-            codes = rng.integers(0, levels, (rows, n))
-            packed = b"".join(spec_pack_row(r, levels) for r in codes)
-            arr = np.frombuffer(packed, np.uint8).reshape(rows, -1)
-            got = bfq.unpack_codes(arr, levels, n)
-            ref = [spec_unpack_row(arr[r].tobytes(), levels, n) for r in range(rows)]
-            ok = arr.shape[1] == bfq.row_bytes(levels, n) and got.tolist() == codes.tolist() == ref
-            record(ok, f"L = {levels}, n = {n}")
+    for packing in ("radix", "bytes"):
+        for levels in range(2, 258):
+            for n in (1, 7, 8, 13, 40):
+                rows = 3
+                codes = rng.integers(0, levels, (rows, n))
+                packed = b"".join(spec_pack_row(r, levels, packing) for r in codes)
+                arr = np.frombuffer(packed, np.uint8).reshape(rows, -1)
+                got = bfq.unpack_codes(arr, levels, n, packing=packing)
+                ref = [spec_unpack_row(arr[r].tobytes(), levels, n, packing) for r in range(rows)]
+                ok = arr.shape[1] == bfq.row_bytes(levels, n, packing) and got.tolist() == codes.tolist() == ref
+                record(ok, f"L = {levels}, n = {n}, {packing}")
 
 
 @case("invalid codes (invariant 13)")
 def _():
-    def refused(data, levels, n, label):
+    def refused(data, levels, n, label, packing="radix"):
         try:
-            bfq.unpack_codes(np.frombuffer(data, np.uint8).reshape(1, -1), levels, n)
+            bfq.unpack_codes(np.frombuffer(data, np.uint8).reshape(1, -1), levels, n, packing=packing)
             record(False, label, "accepted")
         except bfq.BFQError as e:
             record(e.name == "codeInvalid", label, str(e))
@@ -132,6 +166,12 @@ def _():
     refused(b"\xcf\x85", 5, 5, "non-zero padding bit")
     refused(b"\x1f", 4, 2, "non-zero padding bits, plain")
     refused(b"\x51", 3, 3, "radix last group padded with a non-zero code")
+    refused(b"\x00\x7d", 5, 6, "byte-packed five-level group value 125 >= 5^3", "bytes")
+    refused(b"\x40", 8, 1, "byte-packed eight-level group value 64 >= 8^2", "bytes")
+    refused(b"\x10\x11", 17, 2, "byte-packed 17-level code 17", "bytes")
+    refused(b"\x00\x01\x01\x01", 257, 2, "byte-packed L = 257 code 257", "bytes")
+    refused(b"\x4f\x0b", 5, 4, "byte-packed last group padded with a non-zero code", "bytes")
+    refused(b"\x4f\x0a", 9, 3, "byte-packed nine-level last group padded with a non-zero code", "bytes")
 
 
 @case("value rules (section 3.2)")

@@ -19,10 +19,13 @@ bfq_code_tables *bfq_code_tables_create(uint32_t levels, uint32_t group_codes, u
     struct bfq_code_tables *t = calloc(1, sizeof *t);
     if (!t) return NULL;
     t->levels = levels;
-    if ((levels & (levels - 1)) == 0) { /* plain: whole bytes when the width divides 8 */
-        t->plain_bits = group_bits;
-        t->field_bits = 8 % group_bits == 0 ? 8 : group_bits;
-        t->field_codes = t->field_bits / group_bits;
+    if ((levels & (levels - 1)) == 0 && power(levels, group_codes) == 1u << group_bits) {
+        /* every field value valid: plain packing of w = log2(L) bits per code (byte packing of L = 2, 4, 16 and 256
+         * is the same bit stream), read as whole bytes when w divides 8 */
+        const uint32_t w = (uint32_t)__builtin_ctz(levels);
+        t->plain_bits = w;
+        t->field_bits = 8 % w == 0 ? 8 : w;
+        t->field_codes = t->field_bits / w;
         t->field_limit = 1u << t->field_bits;
     } else {
         t->field_bits = group_bits;

@@ -128,6 +128,17 @@ static int decode_values(const struct bfq_code_tables *t, const float *table, co
         for (size_t i = 0; i < count; i++) values[i] = table[bfq_wide_code(t, row, row_bytes, start + i, &bad)];
         return bad != 0;
     }
+    if (t->field_bits == 8 && t->field_codes == 1) { /* a byte per code (byte packing of L >= 17, or L = 256) */
+        const uint8_t *direct = row + start;
+        uint8_t top = 0;
+        for (size_t i = 0; i < count; i++) top = direct[i] > top ? direct[i] : top;
+#if defined(__x86_64__)
+        if (vectorized) lookup_avx2(table, t->levels, direct, values, count);
+        else
+#endif
+        lookup_scalar(table, direct, values, count);
+        return top >= t->field_limit; /* an invalid byte read table entries past L: zeros, and the row is refused */
+    }
     size_t done = 0;
 #if defined(__x86_64__)
     if (vectorized && t->plain_bits && t->plain_bits <= 4)

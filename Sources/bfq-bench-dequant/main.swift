@@ -18,6 +18,7 @@ struct Case {
     let levels: Int
     let dtype: DType
     let values: (Int, Int) -> QuantizedValues // (rows, columns) -> parameters
+    var packing = CodePacking.radix
 }
 
 func perRow(_ rows: Int, _: Int) -> QuantizedValues { .grid(scales: (0 ..< rows).map { 0.01 + Float($0 % 7) * 1e-3 }) }
@@ -30,6 +31,12 @@ let cases: [Case] = [
     Case(label: "L=8 plain 3-bit", levels: 8, dtype: .f32, values: perRow),
     Case(label: "L=9 balanced 3-bit", levels: 9, dtype: .f32, values: perRow),
     Case(label: "L=17 balanced 4-bit", levels: 17, dtype: .f32, values: perRow),
+    Case(label: "L=5 balanced 2-bit, bytes", levels: 5, dtype: .f32, values: perRow, packing: .bytes),
+    Case(label: "L=8 plain 3-bit, bytes", levels: 8, dtype: .f32, values: perRow, packing: .bytes),
+    Case(label: "L=9 balanced 3-bit, bytes", levels: 9, dtype: .f32, values: perRow, packing: .bytes),
+    Case(label: "L=17 balanced 4-bit, bytes", levels: 17, dtype: .f32, values: perRow, packing: .bytes),
+    Case(label: "L=33 balanced 5-bit", levels: 33, dtype: .f32, values: perRow),
+    Case(label: "L=33 balanced 5-bit, bytes", levels: 33, dtype: .f32, values: perRow, packing: .bytes),
     Case(label: "L=3 groups of 128 + offsets", levels: 3, dtype: .f32, values: { rows, columns in
         .grid(scales: Array(repeating: 0.01, count: rows * ((columns + 127) / 128)), groupSize: 128,
               offsets: Array(repeating: 0.001, count: rows))
@@ -106,10 +113,11 @@ for (index, testCase) in cases.enumerated() {
     for (layer, (rows, columns)) in shapes.enumerated() {
         let codes = randomCodes(rows * columns, levels: testCase.levels, seed: UInt64(1 + index * 31 + layer))
         let start = now()
-        let packed = try CodePacker.pack(codes, rows: rows, columns: columns, levels: testCase.levels)
+        let packed = try CodePacker.pack(codes, rows: rows, columns: columns, levels: testCase.levels,
+                                         packing: testCase.packing)
         if index == 1 { packSeconds += now() - start }
         layers.append((try Dequantizer(rows: rows, columns: columns, levels: testCase.levels,
-                                       values: testCase.values(rows, columns)), packed))
+                                       values: testCase.values(rows, columns), packing: testCase.packing), packed))
     }
     let seconds = try time {
         for ((dequantizer, packed), output) in zip(layers, outputs) {

@@ -3,6 +3,7 @@
 // (NAME.corrupt-*.bfq) that every reader must refuse. Run by tools/testdata/bfq_cases.sh; the Python loader's test
 // (tools/test_bfq_loader.py) and the Swift tests decode these files and compare.
 import BFQCore
+import CBFQShims
 import Foundation
 
 /// A seeded generator (64-bit LCG), so the fixtures are the same on every run.
@@ -36,28 +37,44 @@ struct Fixture {
     }
 
     mutating func grid(_ name: String, shape: [Int], levels: Int, balanced: Bool, scaleType: DType, groupSize: Int? = nil,
-                       offsetType: DType? = nil) throws {
+                       offsetType: DType? = nil, packing: CodePacking = .radix) throws {
         let rows = shape[0], columns = shape.dropFirst().reduce(1, *)
         let codes = (0 ..< rows * columns).map { _ in random.code(levels) }
         let groups = groupSize.map { (columns + $0 - 1) / $0 } ?? 1
         let scales = (0 ..< rows * groups).map { _ in random.float(0.05) }
         let offsets = offsetType.map { _ in (0 ..< rows).map { _ in random.float(0.01) } }
-        var sections = ["codes": try section(try CodePacker.pack(codes, rows: rows, columns: columns, levels: levels))]
+        var sections = ["codes": try section(try CodePacker.pack(codes, rows: rows, columns: columns, levels: levels,
+                                                                 packing: packing))]
         sections["scales"] = try section(scaleType == .f16 ? f16(scales) : bytes(scales))
         if let offsets, let offsetType { sections["offsets"] = try section(offsetType == .f16 ? f16(offsets) : bytes(offsets)) }
         tensors.append(ContainerTensor(name: name, shape: shape, sourceType: .f32,
                                        encoding: .grid(levels: levels, balanced: balanced, scaleType: scaleType,
-                                                       groupSize: groupSize, offsetType: offsetType),
+                                                       groupSize: groupSize, offsetType: offsetType, packing: packing),
                                        sections: sections))
     }
 
-    mutating func palette(_ name: String, shape: [Int], levels: Int, perRow: Bool) throws {
+    mutating func palette(_ name: String, shape: [Int], levels: Int, perRow: Bool, packing: CodePacking = .radix) throws {
         let rows = shape[0], columns = shape.dropFirst().reduce(1, *)
         let codes = (0 ..< rows * columns).map { _ in random.code(levels) }
         let table = (0 ..< (perRow ? rows : 1) * levels).map { _ in random.float(0.2) }
-        tensors.append(ContainerTensor(name: name, shape: shape, sourceType: .f16, encoding: .palette(levels: levels, perRow: perRow),
-                                       sections: ["codes": try section(try CodePacker.pack(codes, rows: rows, columns: columns, levels: levels)),
+        tensors.append(ContainerTensor(name: name, shape: shape, sourceType: .f16,
+                                       encoding: .palette(levels: levels, perRow: perRow, packing: packing),
+                                       sections: ["codes": try section(try CodePacker.pack(codes, rows: rows, columns: columns,
+                                                                                           levels: levels, packing: packing)),
                                                   "palette": try section(f16(table))]))
+    }
+
+    /// A balanced grid whose codes go through `ContainerWriter.addCodes`, which keeps the smaller packing: peaked codes
+    /// (the sum of two uniform ones), as quantized weights give.
+    mutating func chosenGrid(_ name: String, shape: [Int], levels: Int) throws {
+        let rows = shape[0], columns = shape.dropFirst().reduce(1, *)
+        let codes = (0 ..< rows * columns).map { _ in random.code(levels / 2 + 1) + random.code(levels / 2 + 1) }
+        let (packing, codesSection) = try writer.addCodes(codes, rows: rows, columns: columns, levels: levels)
+        let scales = (0 ..< rows).map { _ in random.float(0.05) }
+        tensors.append(ContainerTensor(name: name, shape: shape, sourceType: .f32,
+                                       encoding: .grid(levels: levels, balanced: true, scaleType: .f16, groupSize: nil,
+                                                       offsetType: nil, packing: packing),
+                                       sections: ["codes": codesSection, "scales": try section(f16(scales))]))
     }
 
     mutating func raw(_ name: String, shape: [Int], dtype: DType, data: [UInt8]) throws {
@@ -97,6 +114,37 @@ func makeEncodings(_ directory: String) throws {
     try writeExpected(path, to: directory + "/encodings.expected.safetensors")
 }
 
+/// Byte-packed tensors (spec/bfq.md section 5.2) of every shape of group, next to radix ones, and one chosen by the
+/// writer.
+func makePacking(_ directory: String) throws {
+    let path = directory + "/packing.bfq"
+    var fixture = Fixture(writer: try ContainerWriter(target: OutputTarget(path: path)), random: Seeded(state: 2027))
+    try fixture.grid("bytes.b1", shape: [2, 12], levels: 3, balanced: true, scaleType: .f16, packing: .bytes)
+    try fixture.grid("bytes.b2", shape: [4, 3, 3, 3], levels: 5, balanced: true, scaleType: .f16, packing: .bytes)
+    try fixture.grid("bytes.b2.short", shape: [3, 7], levels: 5, balanced: true, scaleType: .f32, packing: .bytes)
+    try fixture.grid("bytes.b3.groups", shape: [3, 70], levels: 9, balanced: true, scaleType: .f32, groupSize: 32,
+                     offsetType: .f16, packing: .bytes)
+    try fixture.grid("bytes.b4", shape: [2, 11], levels: 17, balanced: true, scaleType: .f32, packing: .bytes)
+    try fixture.grid("bytes.b8", shape: [2, 5], levels: 257, balanced: true, scaleType: .f16, offsetType: .f32, packing: .bytes)
+    try fixture.grid("bytes.plain.b3", shape: [3, 9], levels: 8, balanced: false, scaleType: .f32, packing: .bytes)
+    try fixture.palette("bytes.palette.row", shape: [3, 2, 7], levels: 33, perRow: true, packing: .bytes)
+    try fixture.palette("bytes.palette.tensor", shape: [2, 19], levels: 6, perRow: false, packing: .bytes)
+    try fixture.grid("radix.b2", shape: [2, 10], levels: 5, balanced: true, scaleType: .f16)
+    try fixture.chosenGrid("chosen.b3", shape: [16, 288], levels: 9)
+    try fixture.writer.finish(manifest: ContainerManifest(tensors: fixture.tensors, metadata: ["fixture": "packing"]))
+    try writeExpected(path, to: directory + "/packing.expected.safetensors")
+}
+
+/// packing.bfq with header flag bit 0 cleared (header CRC recomputed): byte-packed tensors without the flag that
+/// makes a 1.0 reader refuse them, which every reader must refuse.
+func makeFlagCleared(_ directory: String) throws {
+    var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: "\(directory)/packing.bfq")))
+    bytes[12] &= 0xFE
+    let crc = bfq_crc32(0, bytes, 64)
+    withUnsafeBytes(of: crc.littleEndian) { bytes.replaceSubrange(64 ..< 68, with: $0) }
+    try Data(bytes).write(to: URL(fileURLWithPath: "\(directory)/packing.corrupt-flag.bfq"))
+}
+
 func makeLossless(_ directory: String, source: String) throws {
     let path = directory + "/dtypes.bfq"
     let checkpoint = try CheckpointFile.open(source)
@@ -125,7 +173,9 @@ guard arguments.count == 3 else {
 do {
     try makeEncodings(arguments[1])
     try makeLossless(arguments[1], source: arguments[2])
-    for name in ["encodings", "dtypes"] { try makeCorrupt(arguments[1], from: name) }
+    try makePacking(arguments[1])
+    for name in ["encodings", "dtypes", "packing"] { try makeCorrupt(arguments[1], from: name) }
+    try makeFlagCleared(arguments[1])
 } catch {
     FileHandle.standardError.write(Data("bfq-testdata: \(error)\n".utf8))
     exit(1)

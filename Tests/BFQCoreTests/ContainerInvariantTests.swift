@@ -52,7 +52,7 @@ final class ContainerInvariantTests: XCTestCase {
         var bytes = try sample()
         ContainerFixtures.set(UInt16(2), in: &bytes, at: 8)
         ContainerFixtures.reseal(&bytes)
-        try expect(bytes) { if case .unsupportedVersion(_, 2, 0) = $0 { true } else { false } }
+        try expect(bytes) { if case .unsupportedVersion(_, 2, 1) = $0 { true } else { false } }
     }
 
     func test3HeaderChecksumFlagsAndReserved() throws {
@@ -64,9 +64,14 @@ final class ContainerInvariantTests: XCTestCase {
         ContainerFixtures.reseal(&bytes)
         try expect(bytes) { if case .reservedNotZero(_, 100) = $0 { true } else { false } }
         bytes = try sample()
-        ContainerFixtures.set(UInt32(1), in: &bytes, at: 12)
+        ContainerFixtures.set(UInt32(2), in: &bytes, at: 12)
         ContainerFixtures.reseal(&bytes)
         try expect(bytes) { if case .reservedNotZero(_, 12) = $0 { true } else { false } }
+        // Flag bit 0 (byte packing) is known, but holds only when some tensor has byte-packed codes (invariant 11).
+        bytes = try sample()
+        ContainerFixtures.set(UInt32(1), in: &bytes, at: 12)
+        ContainerFixtures.reseal(&bytes)
+        try expect(bytes) { if case .manifestInvalid(_, let rule) = $0 { rule.contains("flag bit 0") } else { false } }
     }
 
     func test4FileSize() throws {

@@ -87,6 +87,13 @@ final class ZstdTests: XCTestCase {
         let three = try input.withUnsafeBytes { try Zstd.compress($0, level: 3, workers: 3) }
         XCTAssertEqual(one, three)
         XCTAssertLessThan(one.count, input.count * 6 / 10)  // 16 distinct byte values: about 4 bits each
+        // The code setting (jobs of 512 KiB for its 128 KiB window) too, and its Huffman-only output is that small.
+        let codesOne = try input.withUnsafeBytes { try Zstd.compressCodes($0, workers: 1) }
+        XCTAssertEqual(codesOne, try input.withUnsafeBytes { try Zstd.compressCodes($0, workers: 3) })
+        XCTAssertLessThan(codesOne.count, input.count * 52 / 100)
+        var codesBack = [UInt8](repeating: 0, count: input.count)
+        try codesOne.withUnsafeBytes { stored in try codesBack.withUnsafeMutableBytes { try Zstd.decompress(stored, into: $0) } }
+        XCTAssertEqual(codesBack, input)
         var output = [UInt8](repeating: 0, count: input.count)
         try one.withUnsafeBytes { stored in try output.withUnsafeMutableBytes { try Zstd.decompress(stored, into: $0) } }
         XCTAssertEqual(output, input)

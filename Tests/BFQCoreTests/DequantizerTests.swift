@@ -29,10 +29,11 @@ final class DequantizerTests: XCTestCase {
     /// Decodes with both kernels, on the caller's thread and on Parallel's (BFQ_THREADS, else every core), checks the
     /// results agree bit for bit, and returns the f32 and f16 bit patterns.
     private func decodeAllWays(_ packed: [UInt8], rows: Int, columns: Int, levels: Int, _ values: QuantizedValues,
-                               file: StaticString = #filePath, line: UInt = #line) throws -> (f32: [UInt32], f16: [UInt16]) {
+                               packing: CodePacking, file: StaticString = #filePath,
+                               line: UInt = #line) throws -> (f32: [UInt32], f16: [UInt16]) {
         var results: [(f32: [UInt32], f16: [UInt16])] = []
         for (vectorized, parallel) in [(true, false), (false, false), (true, true), (false, true)] {
-            var dequantizer = try Dequantizer(rows: rows, columns: columns, levels: levels, values: values)
+            var dequantizer = try Dequantizer(rows: rows, columns: columns, levels: levels, values: values, packing: packing)
             dequantizer.vectorized = vectorized
             dequantizer.parallel = parallel
             var f32 = [Float](repeating: .nan, count: rows * columns)
@@ -49,18 +50,21 @@ final class DequantizerTests: XCTestCase {
         return results[0]
     }
 
-    /// Packs random codes, decodes them every way and compares with the reference.
+    /// Packs random codes each way, decodes them every way and compares with the reference.
     private func check(levels: Int, rows: Int, columns: Int, _ makeValues: (inout SeededGenerator) -> QuantizedValues,
                        seed: UInt64, file: StaticString = #filePath, line: UInt = #line) throws {
         var random = SeededGenerator(seed: seed)
         let codes = (0 ..< rows * columns).map { _ in UInt16.random(in: 0 ..< UInt16(levels), using: &random) }
         let values = makeValues(&random)
-        let packed = try CodePacker.pack(codes, rows: rows, columns: columns, levels: levels)
-        let decoded = try decodeAllWays(packed, rows: rows, columns: columns, levels: levels, values, file: file, line: line)
         let expected = reference(codes, rows: rows, columns: columns, levels: levels, values)
-        let context = "L = \(levels), \(rows) x \(columns), \(values.kind)"
-        XCTAssertEqual(decoded.f32, expected.map(\.bitPattern), context, file: file, line: line)
-        XCTAssertEqual(decoded.f16, expected.map { Float16($0).bitPattern }, context, file: file, line: line)
+        for packing in CodePacking.allCases {
+            let packed = try CodePacker.pack(codes, rows: rows, columns: columns, levels: levels, packing: packing)
+            let decoded = try decodeAllWays(packed, rows: rows, columns: columns, levels: levels, values, packing: packing,
+                                            file: file, line: line)
+            let context = "L = \(levels), \(rows) x \(columns), \(values.kind), \(packing)"
+            XCTAssertEqual(decoded.f32, expected.map(\.bitPattern), context, file: file, line: line)
+            XCTAssertEqual(decoded.f16, expected.map { Float16($0).bitPattern }, context, file: file, line: line)
+        }
     }
 
     /// Scales over a wide range of magnitudes and both signs, with zeros: f16 results overflow, go subnormal, and
@@ -142,6 +146,30 @@ final class DequantizerTests: XCTestCase {
         XCTAssertThrowsError(try plain.withUnsafeBytes { packed in
             try out.withUnsafeMutableBytes { try dequantizer.decode(packed, into: $0, as: .f16) }
         }) { XCTAssertEqual($0 as? PackingError, .nonzeroPadding(row: 0)) }
+    }
+
+    /// Byte-packed rows: a byte at or above L^G and a padded code that is not 0, from both kernels.
+    func testCorruptBytePackedRowsReportedFromEveryKernel() throws {
+        func refused(_ packed: [UInt8], rows: Int, columns: Int, levels: Int, _ expected: PackingError, line: UInt = #line) throws {
+            for vectorized in [true, false] {
+                var dequantizer = try Dequantizer(rows: rows, columns: columns, levels: levels,
+                                                  values: .grid(scales: Array(repeating: 1, count: rows)), packing: .bytes)
+                dequantizer.vectorized = vectorized
+                var out = [Float](repeating: 0, count: rows * columns)
+                XCTAssertThrowsError(try packed.withUnsafeBytes { packed in
+                    try out.withUnsafeMutableBytes { try dequantizer.decode(packed, into: $0, as: .f32) }
+                }, line: line) { XCTAssertEqual($0 as? PackingError, expected, line: line) }
+            }
+        }
+        var packed = try CodePacker.pack([UInt8](repeating: 2, count: 3 * 60), rows: 3, columns: 60, levels: 5, packing: .bytes)
+        packed[20 + 13] = 125 // row 1, group 13: 5^3
+        try refused(packed, rows: 3, columns: 60, levels: 5, .invalidGroup(row: 1, group: 13, value: 125, limit: 125))
+        packed = try CodePacker.pack([UInt8](repeating: 16, count: 2 * 40), rows: 2, columns: 40, levels: 17, packing: .bytes)
+        packed[40 + 39] = 17
+        try refused(packed, rows: 2, columns: 40, levels: 17, .invalidGroup(row: 1, group: 39, value: 17, limit: 17))
+        packed = try CodePacker.pack([UInt8](repeating: 1, count: 2 * 41), rows: 2, columns: 41, levels: 9, packing: .bytes)
+        packed[21 + 20] += 9 // row 1's last byte holds one code; the padded code becomes 1
+        try refused(packed, rows: 2, columns: 41, levels: 9, .nonzeroPadding(row: 1))
     }
 
     func testInconsistentParametersRefused() {

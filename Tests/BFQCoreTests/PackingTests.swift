@@ -3,13 +3,15 @@ import XCTest
 
 /// Code packing as spec/bfq.md section 5 lays it out: the (G, W) table, hand-checked bytes, round trips, refusals.
 final class PackingTests: XCTestCase {
-    private func unpack(_ bytes: [UInt8], rows: Int, columns: Int, levels: Int) throws -> [UInt16] {
-        try bytes.withUnsafeBytes { try CodePacker.unpack($0, rows: rows, columns: columns, levels: levels) }
+    private func unpack(_ bytes: [UInt8], rows: Int, columns: Int, levels: Int,
+                        packing: CodePacking = .radix) throws -> [UInt16] {
+        try bytes.withUnsafeBytes { try CodePacker.unpack($0, rows: rows, columns: columns, levels: levels, packing: packing) }
     }
 
-    private func assertRefused(_ bytes: [UInt8], rows: Int = 1, columns: Int, levels: Int, _ expected: PackingError,
-                               file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertThrowsError(try unpack(bytes, rows: rows, columns: columns, levels: levels), file: file, line: line) {
+    private func assertRefused(_ bytes: [UInt8], rows: Int = 1, columns: Int, levels: Int, packing: CodePacking = .radix,
+                               _ expected: PackingError, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertThrowsError(try unpack(bytes, rows: rows, columns: columns, levels: levels, packing: packing),
+                             file: file, line: line) {
             XCTAssertEqual($0 as? PackingError, expected, file: file, line: line)
         }
     }
@@ -64,21 +66,79 @@ final class PackingTests: XCTestCase {
         XCTAssertEqual(try CodePacker.pack([2, 1] as [UInt8], rows: 2, columns: 1, levels: 3), [0x02, 0x01])
     }
 
-    /// pack then unpack gives the codes back for every level count, for short rows (n < G, n = 1), odd lengths and
-    /// rows longer than one decoding step.
+    /// pack then unpack gives the codes back for every level count and both packings, for short rows (n < G,
+    /// n = 1), odd lengths and rows longer than one decoding step.
     func testRoundTripEveryLevelCount() throws {
         var random = SeededGenerator(seed: 1)
         for levels in CodeLayout.levelRange {
-            let g = try CodeLayout(levels: levels).codesPerGroup
-            for columns in Set([1, max(1, g - 1), g + 1, 37, 101, 2053]) {
-                let rows = columns > 1000 ? 2 : 3
-                let codes = (0 ..< rows * columns).map { _ in UInt16.random(in: 0 ..< UInt16(levels), using: &random) }
-                let packed = try CodePacker.pack(codes, rows: rows, columns: columns, levels: levels)
-                XCTAssertEqual(packed.count, try CodeLayout(levels: levels).byteCount(rows: rows, columns: columns))
-                XCTAssertEqual(try unpack(packed, rows: rows, columns: columns, levels: levels), codes,
-                               "L = \(levels), n = \(columns)")
+            for packing in CodePacking.allCases {
+                let layout = try CodeLayout(levels: levels, packing: packing)
+                for columns in Set([1, max(1, layout.codesPerGroup - 1), layout.codesPerGroup + 1, 37, 101, 2053]) {
+                    let rows = columns > 1000 ? 2 : 3
+                    let codes = (0 ..< rows * columns).map { _ in UInt16.random(in: 0 ..< UInt16(levels), using: &random) }
+                    let packed = try CodePacker.pack(codes, rows: rows, columns: columns, levels: levels, packing: packing)
+                    XCTAssertEqual(packed.count, try layout.byteCount(rows: rows, columns: columns))
+                    XCTAssertEqual(try unpack(packed, rows: rows, columns: columns, levels: levels, packing: packing), codes,
+                                   "L = \(levels), n = \(columns), \(packing)")
+                }
             }
         }
+    }
+
+    /// Byte packing: G is the largest with L^G <= 256 (W = 8), and L = 257 takes 16 bits; the table of spec/bfq.md
+    /// section 5.2 and the rule for every L.
+    func testByteGroupTable() throws {
+        let expected: [Int: Int] = [2: 8, 3: 5, 4: 4, 5: 3, 6: 3, 7: 2, 8: 2, 9: 2, 15: 2, 16: 2, 17: 1, 33: 1, 65: 1, 129: 1,
+                                    255: 1, 256: 1]
+        for (levels, g) in expected {
+            let layout = try CodeLayout(levels: levels, packing: .bytes)
+            XCTAssertEqual([layout.codesPerGroup, layout.bitsPerGroup], [g, 8], "L = \(levels)")
+        }
+        let wide = try CodeLayout(levels: 257, packing: .bytes)
+        XCTAssertEqual([wide.codesPerGroup, wide.bitsPerGroup, wide.groupLimit], [1, 16, 257])
+        for levels in 2 ... 256 {
+            let layout = try CodeLayout(levels: levels, packing: .bytes)
+            XCTAssertLessThanOrEqual(layout.groupLimit, 256, "L = \(levels)")
+            XCTAssertGreaterThan(layout.groupLimit * levels, 256, "L = \(levels)")
+        }
+        XCTAssertEqual(try CodeLayout(levels: 9, packing: .bytes).byteCount(rows: 3, columns: 11), 3 * 6)
+    }
+
+    /// The worked examples of spec/bfq.md section 5.2 as literal bytes: byte-packed rows, each starting a new byte.
+    func testByteWorkedExamples() throws {
+        let cases: [(levels: Int, codes: [UInt16], bytes: [UInt8])] = [
+            (5, [4, 0, 3, 1, 2], [0x4F, 0x0B]),             // 4 + 0*5 + 3*25 = 79; 1 + 2*5 = 11
+            (3, [2, 0, 1, 1, 2, 1], [0xC8, 0x01]),          // radix's layout: (G, W) = (5, 8) either way
+            (9, [7, 8, 1], [0x4F, 0x01]),                   // 7 + 8*9 = 79; 1
+            (8, [5, 3, 7], [0x1D, 0x07]),                   // 5 + 3*8 = 29; 7
+            (17, [16, 0, 5], [0x10, 0x00, 0x05]),
+            (257, [256, 1, 0], [0x00, 0x01, 0x01, 0x00, 0x00, 0x00]),
+            (2, [1, 0, 1, 1, 0, 0, 0, 0, 1], [0x0D, 0x01]), // plain packing's bytes
+        ]
+        for (levels, codes, bytes) in cases {
+            XCTAssertEqual(try CodePacker.pack(codes, rows: 1, columns: codes.count, levels: levels, packing: .bytes), bytes,
+                           "L = \(levels)")
+            XCTAssertEqual(try unpack(bytes, rows: 1, columns: codes.count, levels: levels, packing: .bytes), codes,
+                           "L = \(levels)")
+        }
+        XCTAssertEqual(try CodePacker.pack([4, 0, 3, 1, 2, 0, 2] as [UInt8], rows: 1, columns: 7, levels: 5, packing: .bytes),
+                       [0x4F, 0x0B, 0x02])
+        XCTAssertEqual(try CodePacker.pack([4, 1] as [UInt8], rows: 2, columns: 1, levels: 5, packing: .bytes), [0x04, 0x01])
+    }
+
+    func testHostileBytePackedRowsRefused() {
+        assertRefused([0x00, 0x7D], rows: 2, columns: 2, levels: 5, packing: .bytes,
+                      .invalidGroup(row: 1, group: 0, value: 125, limit: 125))
+        assertRefused([0x4F, 0xFF], columns: 6, levels: 5, packing: .bytes,
+                      .invalidGroup(row: 0, group: 1, value: 255, limit: 125))
+        assertRefused([0x40], columns: 1, levels: 8, packing: .bytes, .invalidGroup(row: 0, group: 0, value: 64, limit: 64))
+        assertRefused([0x10, 0x11], columns: 2, levels: 17, packing: .bytes, .invalidGroup(row: 0, group: 1, value: 17, limit: 17))
+        assertRefused([0x00, 0x01, 0x01, 0x01], columns: 2, levels: 257, packing: .bytes,
+                      .invalidGroup(row: 0, group: 1, value: 257, limit: 257))
+        assertRefused([0x4F, 0x0B], columns: 4, levels: 5, packing: .bytes, .nonzeroPadding(row: 0)) // code 2 past n = 4
+        assertRefused([0x4F, 0x05], columns: 4, levels: 5, packing: .bytes, .nonzeroPadding(row: 0))
+        assertRefused([0x4F, 0x0A], columns: 3, levels: 9, packing: .bytes, .nonzeroPadding(row: 0))
+        assertRefused([0x4F, 0x0B, 0x00], columns: 5, levels: 5, packing: .bytes, .packedSizeMismatch(expected: 2, found: 3))
     }
 
     /// Bytes codes and 16-bit codes pack alike.

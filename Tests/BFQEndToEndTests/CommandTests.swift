@@ -208,6 +208,20 @@ final class ContainerCommandTests: XCTestCase {
         XCTAssertEqual(try BFQProcess.run(["diff", BFQProcess.path("unet/tiny_unet.ldm.safetensors"), back]).status, 0)
     }
 
+    /// inspect names each quantized tensor's packing (null for raw tensors) and counts them.
+    func testInspectShowsPacking() throws {
+        let fixture = BFQProcess.path("bfq/packing.bfq")
+        let json = try JSONParser.parse(try BFQProcess.run(["inspect", fixture, "--json"]).stdout)
+        let packings = json["tensors"]?.arrayValue?.map { $0["packing"]?.stringValue ?? "-" }
+        XCTAssertEqual(packings, Array(repeating: "bytes", count: 9) + ["radix", "bytes"])
+        let text = try BFQProcess.run(["inspect", fixture, "--tensors"])
+        XCTAssertEqual(text.status, 0, text.stderr)
+        XCTAssertTrue(text.stdout.contains("\npacking     radix ×1, bytes ×10\n"), text.stdout)
+        XCTAssertTrue(text.stdout.contains("\nradix.b2  F32  [2, 10]  grid  2.322 bits  5 levels radix  12 bytes stored"), text.stdout)
+        let raw = try JSONParser.parse(try BFQProcess.run(["inspect", BFQProcess.path("bfq/dtypes.bfq"), "--json"]).stdout)
+        XCTAssertEqual(raw["tensors"]?.arrayValue?.first?["packing"], .null)
+    }
+
     func testVerifyRefusesDamageAndMismatchedSources() throws {
         let damaged = try BFQProcess.run(["verify", BFQProcess.path("bfq/encodings.corrupt-manifest.bfq")])
         XCTAssertEqual(damaged.status, 2)

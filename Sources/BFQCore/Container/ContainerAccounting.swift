@@ -16,8 +16,8 @@ public struct ContainerAccounting: Equatable, Sendable {
             weights += elements
             switch tensor.encoding {
             case let .raw(dtype): bits += Double(8 * dtype.byteSize * elements)
-            case let .grid(levels, _, _, _, _), let .palette(levels, _):
-                bits += ContainerTensor.bits(levels) * Double(elements)
+            case let .grid(levels, _, _, _, _, _), let .palette(levels, _, _):
+                bits += ContainerTensor.bits(levels) * Double(elements) + Self.sideBits(tensor)
             }
         }
         // The cache's features count 16 bits each; the weights they replace still count in N_w.
@@ -28,6 +28,23 @@ public struct ContainerAccounting: Equatable, Sendable {
         self.weights = weights
         averageBits = weights > 0 ? bits / Double(weights) : 0
         fileBitsPerWeight = weights > 0 ? 8 * Double(bytes) / Double(weights) : 0
+    }
+
+    /// Side information a quantized tensor counts beyond one value per row (its scale, as in the paper): group
+    /// scales past the first of each row and offsets at their stored width, palette entries past one per row at 16
+    /// bits (a per-tensor palette of L entries: max(0, L - rows) of them). In Double: a writer may be handed any shape.
+    static func sideBits(_ tensor: ContainerTensor) -> Double {
+        let rows = tensor.shape.first ?? 0
+        let columns = rows == 0 ? 0 : tensor.elementCount / rows
+        switch tensor.encoding {
+        case .raw:
+            return 0
+        case let .grid(_, _, scaleType, groupSize, offsetType, _):
+            let extraScales = groupSize.map { max(0, (columns + $0 - 1) / $0 - 1) } ?? 0
+            return Double(rows) * Double(extraScales * 8 * scaleType.byteSize + 8 * (offsetType?.byteSize ?? 0))
+        case let .palette(levels, perRow, _):
+            return 16 * (perRow ? Double(rows) * Double(levels - 1) : Double(max(0, levels - rows)))
+        }
     }
 
     var totals: ContainerManifest.Totals {

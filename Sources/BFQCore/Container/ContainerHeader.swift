@@ -5,7 +5,11 @@ struct ContainerHeader: Equatable {
     static let size = 128
     static let magic: [UInt8] = [0x89, 0x42, 0x46, 0x51, 0x0D, 0x0A, 0x1A, 0x0A]
     static let majorVersion: UInt16 = 1
-    static let minorVersion: UInt16 = 0
+    static let minorVersion: UInt16 = 1
+    /// Flag bit 0 (since 1.1): some tensor has byte-packed codes, which a 1.0 reader would misread; 1.0 readers
+    /// refuse any flag.
+    static let bytePackingFlag: UInt32 = 1
+    static let knownFlags = bytePackingFlag
 
     var major = majorVersion
     var minor = minorVersion
@@ -33,7 +37,7 @@ struct ContainerHeader: Equatable {
         return out
     }
 
-    /// Parses and checks invariants 1 to 3 (magic, version, header CRC, flags and reserved bytes).
+    /// Parses and checks invariants 1 to 3 (magic, version, header CRC, unknown flags and reserved bytes).
     init(_ bytes: UnsafeRawBufferPointer, path: String) throws {
         guard bytes.count >= ContainerHeader.size, bytes.starts(with: ContainerHeader.magic) else {
             throw ContainerError.notBFQ(path: path)
@@ -47,7 +51,7 @@ struct ContainerHeader: Equatable {
         let computed = bfq_crc32(0, bytes.baseAddress, 64)
         guard stored == computed else { throw ContainerError.headerChecksum(path: path, stored: stored, computed: computed) }
         flags = LittleEndian.load(bytes, 12)
-        if flags != 0 { throw ContainerError.reservedNotZero(path: path, offset: 12) }
+        if flags & ~ContainerHeader.knownFlags != 0 { throw ContainerError.reservedNotZero(path: path, offset: 12) }
         if let nonzero = (68 ..< ContainerHeader.size).first(where: { bytes[$0] != 0 }) {
             throw ContainerError.reservedNotZero(path: path, offset: nonzero)
         }

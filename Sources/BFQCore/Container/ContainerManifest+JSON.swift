@@ -91,16 +91,18 @@ extension ContainerTensor {
         switch encoding {
         case let .raw(dtype):
             members.append(JSONMember("raw_dtype", .string(dtype.rawValue)))
-        case let .grid(levels, balanced, scaleType, groupSize, offsetType):
+        case let .grid(levels, balanced, scaleType, groupSize, offsetType, _):
             members += [JSONMember("levels", .int(Int64(levels))), JSONMember("grid", .string(balanced ? "balanced" : "plain")),
                         JSONMember("scale_dtype", .string(scaleType.rawValue))]
             if let groupSize { members.append(JSONMember("group_size", .int(Int64(groupSize)))) }
             if let offsetType { members.append(JSONMember("offset_dtype", .string(offsetType.rawValue))) }
             members.append(JSONMember("bits", .double(Self.bits(levels))))
-        case let .palette(levels, perRow):
+        case let .palette(levels, perRow, _):
             members += [JSONMember("levels", .int(Int64(levels))), JSONMember("palette_per", .string(perRow ? "row" : "tensor")),
                         JSONMember("bits", .double(Self.bits(levels)))]
         }
+        // Radix, the default, goes unwritten, so files without byte packing keep their 1.0 manifests.
+        if let packing, packing != .radix { members.append(JSONMember("packing", .string(packing.rawValue))) }
         members.append(JSONMember("sections", .object(sections.keys.sorted().map { JSONMember($0, sections[$0]!.json) })))
         if let sqnrDB { members.append(JSONMember("sqnr_db", .double(sqnrDB))) }
         return .object(members)
@@ -127,11 +129,12 @@ extension ContainerTensor {
             encoding = .grid(levels: try named.natural("levels"), balanced: grid == "balanced",
                              scaleType: try named.floatType("scale_dtype"),
                              groupSize: try named.optionalNatural("group_size"),
-                             offsetType: json["offset_dtype"] == nil ? nil : try named.floatType("offset_dtype"))
+                             offsetType: json["offset_dtype"] == nil ? nil : try named.floatType("offset_dtype"),
+                             packing: try named.packing())
         case "palette":
             let per = try named.string("palette_per")
             guard per == "row" || per == "tensor" else { throw named.invalid("\"palette_per\" is not \"row\" or \"tensor\"") }
-            encoding = .palette(levels: try named.natural("levels"), perRow: per == "row")
+            encoding = .palette(levels: try named.natural("levels"), perRow: per == "row", packing: try named.packing())
         default:
             throw named.invalid("\"encoding\" is not raw, grid or palette")
         }
@@ -218,6 +221,13 @@ struct ManifestFields {
         case let .double(number): return number
         default: throw invalid("\"\(key)\" is not a number")
         }
+    }
+
+    /// The optional `packing` key: radix when absent.
+    func packing() throws -> CodePacking {
+        guard value["packing"] != nil else { return .radix }
+        guard let packing = CodePacking(rawValue: try string("packing")) else { throw invalid("\"packing\" is not \"radix\" or \"bytes\"") }
+        return packing
     }
 
     func floatType(_ key: String) throws -> DType {

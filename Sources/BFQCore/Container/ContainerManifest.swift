@@ -76,9 +76,10 @@ public struct ContainerTensor: Equatable, Sendable {
         /// Elements stored as they are, in `dtype`.
         case raw(dtype: DType)
         /// Codes on a uniform grid of `levels` (balanced 2^b+1 or plain 2^b) with scales per row or per group.
-        case grid(levels: Int, balanced: Bool, scaleType: DType, groupSize: Int?, offsetType: DType?)
+        case grid(levels: Int, balanced: Bool, scaleType: DType, groupSize: Int?, offsetType: DType?,
+                  packing: CodePacking = .radix)
         /// Codes indexing per-row or per-tensor f16 tables of `levels` entries.
-        case palette(levels: Int, perRow: Bool)
+        case palette(levels: Int, perRow: Bool, packing: CodePacking = .radix)
 
         var name: String {
             switch self {
@@ -124,7 +125,15 @@ extension ContainerTensor {
     public var levels: Int? {
         switch encoding {
         case .raw: return nil
-        case let .grid(levels, _, _, _, _), let .palette(levels, _): return levels
+        case let .grid(levels, _, _, _, _, _), let .palette(levels, _, _): return levels
+        }
+    }
+
+    /// How a quantized tensor's codes are packed; nil for raw tensors.
+    public var packing: CodePacking? {
+        switch encoding {
+        case .raw: return nil
+        case let .grid(_, _, _, _, _, packing), let .palette(_, _, packing): return packing
         }
     }
 
@@ -132,7 +141,7 @@ extension ContainerTensor {
     public var bitsPerCode: Double {
         switch encoding {
         case let .raw(dtype): return Double(8 * dtype.byteSize)
-        case let .grid(levels, _, _, _, _), let .palette(levels, _): return ContainerTensor.bits(levels)
+        case let .grid(levels, _, _, _, _, _), let .palette(levels, _, _): return ContainerTensor.bits(levels)
         }
     }
 

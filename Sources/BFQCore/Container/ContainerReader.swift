@@ -69,7 +69,8 @@ public final class ContainerReader: @unchecked Sendable {
         }
         manifest = try ContainerManifest(json: json, path: path)
         try Self.checkPaddingIsZero(bytes, sections: entries, tableOffset: tableStart, path: path)
-        try ContainerValidation(path: path, sections: entries).check(manifest)
+        try ContainerValidation(path: path, sections: entries,
+                                bytePacking: header.flags & ContainerHeader.bytePackingFlag != 0).check(manifest)
     }
 
     /// Invariant 9: the bytes between sections, and up to the table, are zero.

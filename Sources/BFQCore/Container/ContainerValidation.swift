@@ -2,6 +2,8 @@
 struct ContainerValidation {
     let path: String
     let sections: [SectionEntry]
+    /// Header flag bit 0: set exactly when some tensor has byte-packed codes.
+    let bytePacking: Bool
 
     static let maximumRank = 8
     /// Elements of one tensor: 4 GiB decoded to f32, whatever few bytes its codes take.
@@ -19,6 +21,9 @@ struct ContainerValidation {
                 try checkReference(reference, role: role, tensor: tensor.name, referenced: &referenced)
             }
             try checkEncoding(tensor, elements: elements)
+        }
+        if bytePacking, !manifest.tensors.contains(where: { $0.packing == .bytes }) {
+            throw ContainerError.manifestInvalid(path: path, rule: "header flag bit 0 (byte packing) is set but no tensor has packing \"bytes\"")
         }
         if let cache = manifest.timeFeatures { try check(cache, referenced: &referenced) }
         if let unused = referenced.firstIndex(of: false) {
@@ -88,11 +93,12 @@ struct ContainerValidation {
                 throw ContainerError.sectionSize(path: path, tensor: tensor.name, role: role, declared: declared, expected: expected)
             }
         }
+        if tensor.packing == .bytes, !bytePacking { throw fail("packing \"bytes\" without header flag bit 0 (byte packing)") }
         switch tensor.encoding {
         case let .raw(dtype):
             try expect(["data"])
             try size("data", elements * dtype.byteSize)
-        case let .grid(levels, balanced, scaleType, groupSize, offsetType):
+        case let .grid(levels, balanced, scaleType, groupSize, offsetType, packing):
             let bits = balanced ? (levels - 1).trailingZeroBitCount : levels.trailingZeroBitCount
             let expected = balanced ? (1 << bits) + 1 : 1 << bits
             guard (1 ... 8).contains(bits), levels == expected else {
@@ -101,21 +107,22 @@ struct ContainerValidation {
             let (rows, count) = try rowsAndCount(tensor, elements: elements, fail: fail)
             if let groupSize, !(32 ... 256).contains(groupSize) { throw fail("group_size \(groupSize) is not in 32...256") }
             try expect(offsetType == nil ? ["codes", "scales"] : ["codes", "scales", "offsets"])
-            try size("codes", try packedBytes(levels: levels, rows: rows, columns: count, fail: fail))
+            try size("codes", try packedBytes(levels: levels, packing: packing, rows: rows, columns: count, fail: fail))
             let groups = groupSize.map { (count + $0 - 1) / $0 } ?? 1
             try size("scales", rows * groups * scaleType.byteSize)
             if let offsetType { try size("offsets", rows * offsetType.byteSize) }
-        case let .palette(levels, perRow):
+        case let .palette(levels, perRow, packing):
             let (rows, count) = try rowsAndCount(tensor, elements: elements, fail: fail)
             try expect(["codes", "palette"])
-            try size("codes", try packedBytes(levels: levels, rows: rows, columns: count, fail: fail))
+            try size("codes", try packedBytes(levels: levels, packing: packing, rows: rows, columns: count, fail: fail))
             try size("palette", (perRow ? rows : 1) * levels * DType.f16.byteSize)
         }
     }
 
-    private func packedBytes(levels: Int, rows: Int, columns: Int, fail: (String) -> ContainerError) throws -> Int {
+    private func packedBytes(levels: Int, packing: CodePacking, rows: Int, columns: Int,
+                             fail: (String) -> ContainerError) throws -> Int {
         do {
-            return try CodeLayout(levels: levels).byteCount(rows: rows, columns: columns)
+            return try CodeLayout(levels: levels, packing: packing).byteCount(rows: rows, columns: columns)
         } catch let error as PackingError {
             throw fail("\(error)")
         }

@@ -1,7 +1,7 @@
 import CBFQShims
 
 /// Streams a .bfq file: sections one at a time (each zstd-compressed when that makes it smaller), then the section
-/// table and the manifest, then the header. Memory stays bounded by the largest section.
+/// table and the manifest, then the header (flag bit 0 set when some tensor has byte-packed codes). Memory stays bounded by the largest section.
 public final class ContainerWriter {
     private let out: AtomicFileWriter
     private let compressionLevel: Int32
@@ -16,12 +16,39 @@ public final class ContainerWriter {
 
     /// Appends a section holding `bytes` once decoded and returns the reference the manifest records.
     public func addSection(_ bytes: UnsafeRawBufferPointer, compress: Bool = true) throws -> ContainerTensor.SectionReference {
+        try append(bytes, compressed: compress && !bytes.isEmpty ? try Zstd.compress(bytes, level: compressionLevel) : [])
+    }
+
+    /// Appends the section of a quantized tensor's codes (`rows` x `columns`, each below `levels`) packed as radix and
+    /// as bytes, each compressed with `Zstd.compressCodes`, whichever stores fewer bytes (radix on a tie, and when
+    /// both packings give the same bytes). The same codes always give the same choice and bytes.
+    public func addCodes(_ codes: [UInt16], rows: Int, columns: Int,
+                         levels: Int) throws -> (packing: CodePacking, section: ContainerTensor.SectionReference) {
+        var best: (packing: CodePacking, packed: [UInt8], compressed: [UInt8])?
+        for packing in [CodePacking.radix, .bytes] {
+            let packed = try CodePacker.pack(codes, rows: rows, columns: columns, levels: levels, packing: packing)
+            if let best, best.packed == packed { continue }
+            let compressed = packed.isEmpty ? [] : try packed.withUnsafeBytes { try Zstd.compressCodes($0) }
+            if best == nil || Self.storedSize(packed, compressed) < Self.storedSize(best!.packed, best!.compressed) {
+                best = (packing, packed, compressed)
+            }
+        }
+        let chosen = best!
+        return (chosen.packing, try chosen.packed.withUnsafeBytes { try append($0, compressed: chosen.compressed) })
+    }
+
+    /// Bytes a section takes in the file: compressed when that is smaller.
+    private static func storedSize(_ bytes: [UInt8], _ compressed: [UInt8]) -> Int {
+        compressed.isEmpty ? bytes.count : min(compressed.count, bytes.count)
+    }
+
+    /// Writes `bytes` at the next multiple of 64, as `compressed` when that is non-empty and smaller.
+    private func append(_ bytes: UnsafeRawBufferPointer, compressed: [UInt8]) throws -> ContainerTensor.SectionReference {
         try out.writeZeros((64 - out.offset % 64) % 64)
         let decodedCRC = bfq_crc32(0, bytes.baseAddress, bytes.count)
         var entry = SectionEntry(offset: UInt64(out.offset), storedSize: UInt64(bytes.count), decodedSize: UInt64(bytes.count),
                                  storedCRC: decodedCRC, decodedCRC: decodedCRC, compression: .none)
-        let compressed = compress && !bytes.isEmpty ? try Zstd.compress(bytes, level: compressionLevel) : []
-        if compress, !compressed.isEmpty, compressed.count < bytes.count {
+        if !compressed.isEmpty, compressed.count < bytes.count {
             entry.storedSize = UInt64(compressed.count)
             entry.storedCRC = bfq_crc32(0, compressed, compressed.count)
             entry.compression = .zstd
@@ -42,6 +69,7 @@ public final class ContainerWriter {
         var header = ContainerHeader()
         header.tableOffset = UInt64(out.offset)
         header.sectionCount = UInt64(entries.count)
+        if manifest.tensors.contains(where: { $0.packing == .bytes }) { header.flags = ContainerHeader.bytePackingFlag }
         let table = entries.flatMap(\.bytes)
         try out.write(table)
         // The totals count the whole file, manifest included, whose length depends on them: settle the fixed point.

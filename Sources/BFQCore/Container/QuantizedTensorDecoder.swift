@@ -31,15 +31,16 @@ struct QuantizedTensorDecoder {
         switch tensor.encoding {
         case .raw:
             preconditionFailure("\(tensor.name) is raw")
-        case let .grid(_, _, scaleType, groupSize, offsetType):
+        case let .grid(_, _, scaleType, groupSize, offsetType, _):
             let scales = try floats("scales", scaleType)
             let offsets = try offsetType.map { try floats("offsets", $0) }
             values = .grid(scales: scales, groupSize: groupSize, offsets: offsets)
-        case let .palette(_, perRow):
+        case let .palette(_, perRow, _):
             values = .palette(try floats("palette", .f16), perRow: perRow)
         }
         do {
-            return try Dequantizer(rows: rows, columns: columns, levels: tensor.levels!, values: values)
+            return try Dequantizer(rows: rows, columns: columns, levels: tensor.levels!, values: values,
+                                   packing: tensor.packing!)
         } catch let error as PackingError {
             throw ContainerError.encodingInvalid(path: reader.file.path, tensor: tensor.name, rule: "\(error)")
         }

@@ -56,6 +56,7 @@ public struct CheckpointSummary: Sendable {
                 JSONMember("encoding", .string(entry.encoding.name)),
                 JSONMember("bits", .double(entry.bitsPerCode)),
                 JSONMember("levels", entry.levels.map { .int(Int64($0)) } ?? .null),
+                JSONMember("packing", entry.packing.map { .string($0.rawValue) } ?? .null),
                 JSONMember("stored_bytes", .int(Int64(entry.storedBytes))),
             ])
         }))
@@ -111,6 +112,10 @@ public struct CheckpointSummary: Sendable {
         if let container {
             let encodings = Dictionary(grouping: container.manifest.tensors, by: \.encoding.name)
             lines.append("encodings   " + encodings.keys.sorted().map { "\($0) ×\(encodings[$0]!.count)" }.joined(separator: ", "))
+            let packings = Dictionary(grouping: container.manifest.tensors.compactMap(\.packing), by: \.rawValue)
+            if !packings.isEmpty {
+                lines.append("packing     " + packings.keys.sorted(by: >).map { "\($0) ×\(packings[$0]!.count)" }.joined(separator: ", "))
+            }
             lines.append("avg bits    \(Formatting.fixed(container.accounting.averageBits, digits: 4)) (BitsFusion accounting over "
                 + "\(Formatting.grouped(container.accounting.weights)) conv/linear weights)")
             lines.append("file bits   \(Formatting.fixed(container.accounting.fileBitsPerWeight, digits: 4)) per weight; "
@@ -131,7 +136,8 @@ public struct CheckpointSummary: Sendable {
                 var line = "\(Formatting.printable(tensor.name))  \(tensor.dtype.rawValue)  [\(tensor.shape.map(String.init).joined(separator: ", "))]"
                 if let entry = entries?[index] {
                     line += "  \(entry.encoding.name)  \(Formatting.fixed(entry.bitsPerCode, digits: 3)) bits"
-                        + "\(entry.levels.map { "  \($0) levels" } ?? "")  \(Formatting.grouped(entry.storedBytes)) bytes stored"
+                        + "\(entry.levels.map { "  \($0) levels" } ?? "")\(entry.packing.map { " \($0.rawValue)" } ?? "")"
+                        + "  \(Formatting.grouped(entry.storedBytes)) bytes stored"
                         + "  \(Formatting.fixed(Double(tensor.byteCount) / Double(max(entry.storedBytes, 1)), digits: 2))x"
                 }
                 lines.append(line)

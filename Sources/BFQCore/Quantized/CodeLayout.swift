@@ -1,6 +1,7 @@
-/// How one row of codes is packed (spec/bfq.md section 5): plain bit packing when the level count L is a power of
-/// two, otherwise radix groups of `codesPerGroup` codes, each group's value stored in a `bitsPerGroup`-bit field.
-/// Every row starts on a byte boundary.
+/// How one row of codes is packed (spec/bfq.md section 5): groups of `codesPerGroup` codes G, each group's value
+/// V = c0 + c1 L + ... stored in a `bitsPerGroup`-bit field W, least significant bit first; every row starts on a
+/// byte boundary. Radix packing picks the densest (G, W) (plain bit packing when L is a power of two); byte packing
+/// keeps W = 8, or 16 for L = 257.
 public struct CodeLayout: Equatable, Sendable {
     /// The level counts a layout exists for.
     public static let levelRange = 2 ... 257
@@ -11,12 +12,21 @@ public struct CodeLayout: Equatable, Sendable {
     public let codesPerGroup: Int
     /// W: bits per group (per code for plain packing).
     public let bitsPerGroup: Int
+    public let packing: CodePacking
 
-    /// The layout for `levels` L. For radix packing, among G = 1...8 with W = ceil(log2(L^G)) <= 16 it takes the
-    /// smallest W / G, ties to the smaller G, in exact integer arithmetic.
-    public init(levels: Int) throws {
+    /// The layout for `levels` L. Radix packing: among G = 1...8 with W = ceil(log2(L^G)) <= 16, the smallest W / G,
+    /// ties to the smaller G, in exact integer arithmetic. Byte packing: the largest G with L^G <= 256 and W = 8, or
+    /// (1, 16) for L = 257.
+    public init(levels: Int, packing: CodePacking = .radix) throws {
         guard Self.levelRange.contains(levels) else { throw PackingError.levelsOutOfRange(levels) }
         self.levels = levels
+        self.packing = packing
+        if packing == .bytes {
+            var codes = 1
+            while codes < 8, (0 ... codes).reduce(1, { product, _ in product * levels }) <= 256 { codes += 1 }
+            (codesPerGroup, bitsPerGroup) = levels > 256 ? (1, 16) : (codes, 8)
+            return
+        }
         if levels & (levels - 1) == 0 {
             (codesPerGroup, bitsPerGroup) = (1, levels.trailingZeroBitCount)
             return

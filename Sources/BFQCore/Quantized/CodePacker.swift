@@ -3,19 +3,22 @@ import CBFQShims
 /// Packs codes into rows of bytes and unpacks them again, as spec/bfq.md section 5 lays them out.
 public enum CodePacker {
     /// Packs `rows` x `columns` codes (row-major, each below `levels`) into `rows` x `rowBytes` bytes.
-    public static func pack(_ codes: [UInt8], rows: Int, columns: Int, levels: Int) throws -> [UInt8] {
-        try packRows(codes, rows: rows, columns: columns, levels: levels)
+    public static func pack(_ codes: [UInt8], rows: Int, columns: Int, levels: Int,
+                            packing: CodePacking = .radix) throws -> [UInt8] {
+        try packRows(codes, rows: rows, columns: columns, layout: try CodeLayout(levels: levels, packing: packing))
     }
 
     /// Packs 16-bit codes: the 257 levels of the balanced 8-bit grid do not fit a byte.
-    public static func pack(_ codes: [UInt16], rows: Int, columns: Int, levels: Int) throws -> [UInt8] {
-        try packRows(codes, rows: rows, columns: columns, levels: levels)
+    public static func pack(_ codes: [UInt16], rows: Int, columns: Int, levels: Int,
+                            packing: CodePacking = .radix) throws -> [UInt8] {
+        try packRows(codes, rows: rows, columns: columns, layout: try CodeLayout(levels: levels, packing: packing))
     }
 
     /// Unpacks `rows` x `columns` codes of `levels` levels from `packed`, refusing a size that does not match, a
     /// group value at or above L^G and nonzero padding.
-    public static func unpack(_ packed: UnsafeRawBufferPointer, rows: Int, columns: Int, levels: Int) throws -> [UInt16] {
-        let layout = try CodeLayout(levels: levels)
+    public static func unpack(_ packed: UnsafeRawBufferPointer, rows: Int, columns: Int, levels: Int,
+                              packing: CodePacking = .radix) throws -> [UInt16] {
+        let layout = try CodeLayout(levels: levels, packing: packing)
         let count = try CodeLayout.elementCount(rows: rows, columns: columns)
         let rowBytes = try layout.rowBytes(columns: columns)
         let expected = try layout.byteCount(rows: rows, columns: columns)
@@ -34,8 +37,7 @@ public enum CodePacker {
     }
 
     private static func packRows<Code: FixedWidthInteger & UnsignedInteger>(_ codes: [Code], rows: Int, columns: Int,
-                                                                           levels: Int) throws -> [UInt8] {
-        let layout = try CodeLayout(levels: levels)
+                                                                           layout: CodeLayout) throws -> [UInt8] {
         let count = try CodeLayout.elementCount(rows: rows, columns: columns)
         guard codes.count == count else { throw PackingError.codeCountMismatch(expected: count, found: codes.count) }
         let rowBytes = try layout.rowBytes(columns: columns)

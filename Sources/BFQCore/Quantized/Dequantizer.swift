@@ -22,9 +22,10 @@ public struct Dequantizer: Sendable {
     /// Codes decoded per task, so tasks are large enough to pay for a thread hop. Fixed, so output is too.
     static let codesPerTask = 65_536
 
-    /// A dequantizer for `rows` x `columns` codes of `levels` levels that become weights as `values` says.
-    public init(rows: Int, columns: Int, levels: Int, values: QuantizedValues) throws {
-        layout = try CodeLayout(levels: levels)
+    /// A dequantizer for `rows` x `columns` codes of `levels` levels, packed as `packing` says, that become weights
+    /// as `values` says.
+    public init(rows: Int, columns: Int, levels: Int, values: QuantizedValues, packing: CodePacking = .radix) throws {
+        layout = try CodeLayout(levels: levels, packing: packing)
         _ = try CodeLayout.elementCount(rows: rows, columns: columns)
         packedByteCount = try layout.byteCount(rows: rows, columns: columns)
         try values.validate(rows: rows, columns: columns, levels: levels)

@@ -19,8 +19,8 @@ uint32_t bfq_crc32(uint32_t crc, const void *data, size_t n);
 /// Tables that turn packed groups back into codes for one level count (the packing layout of spec/bfq.md).
 typedef struct bfq_code_tables bfq_code_tables;
 
-/// Tables for `levels` levels stored `group_codes` per `group_bits`-bit group (1 and w for plain packing, L = 2^w).
-/// NULL when memory runs out.
+/// Tables for `levels` levels stored `group_codes` per `group_bits`-bit group (radix or byte packing; plain packing
+/// is the case L^G = 2^W, L = 2^w). NULL when memory runs out.
 bfq_code_tables *bfq_code_tables_create(uint32_t levels, uint32_t group_codes, uint32_t group_bits);
 void bfq_code_tables_free(bfq_code_tables *tables);
 
