@@ -1,6 +1,7 @@
 /// The bit accounting of spec/bfq.md section 7 (BitsFusion App. H) and the file's real bits per weight.
 public struct ContainerAccounting: Equatable, Sendable {
-    /// Conv and linear weights, N_w: elements of every tensor with two or more dimensions, plus the weights the
+    /// Conv and linear weights, N_w: elements of every UNet tensor with two or more dimensions (of every such tensor
+    /// when no name is an SD UNet name: a full SD checkpoint's VAE and text encoder do not count), plus the weights the
     /// time-feature cache replaced.
     public var weights: Int
     /// Bits per weight as the paper counts them.
@@ -11,7 +12,8 @@ public struct ContainerAccounting: Equatable, Sendable {
     public init(manifest: ContainerManifest, fileSize bytes: Int) {
         var weights = 0
         var bits = 0.0
-        for tensor in manifest.tensors where tensor.shape.count >= 2 {
+        let unet = Set(UNetNaming.groups(manifest.tensors.map(\.name)).flatMap(\.indices))
+        for (index, tensor) in manifest.tensors.enumerated() where tensor.shape.count >= 2 && (unet.isEmpty || unet.contains(index)) {
             let elements = tensor.elementCount
             weights += elements
             switch tensor.encoding {

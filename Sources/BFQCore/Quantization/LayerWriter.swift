@@ -16,23 +16,24 @@ enum LayerWriter {
         }
         let weights = try LayerQuantizer.weights(of: tensor, in: checkpoint)
         let layer = try LayerQuantizer.quantize(weights, tensor: tensor, choice: choice)
-        let codes = try CodePacker.pack(layer.codes, rows: tensor.rows, columns: tensor.columns, levels: layer.levels)
-        var sections = ["codes": try codes.withUnsafeBytes { try writer.addSection($0) }]
+        let (packing, codes) = try writer.addCodes(layer.codes, rows: tensor.rows, columns: tensor.columns, levels: layer.levels)
+        var sections = ["codes": codes]
         let encoding: ContainerTensor.Encoding
         switch layer.values {
         case let .grid(scales, groupSize, _):
             sections["scales"] = try LayerQuantizer.halves(scales).withUnsafeBytes { try writer.addSection($0) }
-            encoding = .grid(levels: layer.levels, balanced: true, scaleType: .f16, groupSize: groupSize, offsetType: nil)
+            encoding = .grid(levels: layer.levels, balanced: true, scaleType: .f16, groupSize: groupSize, offsetType: nil,
+                             packing: packing)
         case let .palette(values, perRow):
             sections["palette"] = try LayerQuantizer.halves(values).withUnsafeBytes { try writer.addSection($0) }
-            encoding = .palette(levels: layer.levels, perRow: perRow)
+            encoding = .palette(levels: layer.levels, perRow: perRow, packing: packing)
         }
         let sqnr = LayerMeasurement.sqnr(signal: layer.signal, distortion: layer.distortion)
         let stored = ContainerTensor(name: tensor.outputName, shape: entry.shape, sourceType: entry.dtype, encoding: encoding,
                                      sections: sections, sqnrDB: sqnr.isFinite ? sqnr : nil)
         return (stored, QuantizationReport.Row(name: tensor.outputName, parameters: entry.elementCount, choice: choice,
                                                dtype: nil, sqnr: sqnr, storedBytes: stored.storedBytes,
-                                               codeBytes: codes.count, codeStoredBytes: sections["codes"]!.storedSize))
+                                               codeBytes: codes.decodedSize, codeStoredBytes: codes.storedSize))
     }
 
     /// The tensor's elements converted to `dtype`.

@@ -121,18 +121,8 @@ public final class ModelQuantizer {
     public func write(plan: QuantizationPlan, to target: OutputTarget, progress: Progress? = nil) throws -> QuantizationReport {
         let digest = SourceDigestTask(checkpoint.file)
         let writer = try ContainerWriter(target: target)
-        var timeFeatures: ContainerManifest.TimeFeatures?
-        if let cacheTimesteps {
-            let cache = try TimeFeatureCache.compute(from: checkpoint, timesteps: cacheTimesteps)
-            let renamed = Dictionary(uniqueKeysWithValues: layout.tensors.map { ($0.entry.name, $0.outputName) })
-            let layers = cache.layers.map { layer in
-                (name: renamed[layer.name + ".weight"].map { String($0.dropLast(".weight".count)) } ?? layer.name, width: layer.width)
-            }
-            let halves = LayerQuantizer.halves(cache.values)
-            let features = try halves.withUnsafeBytes { try writer.addSection($0) }
-            timeFeatures = ContainerManifest.TimeFeatures(timesteps: cacheTimesteps, layers: layers, features: features,
-                                                          replacedWeights: cache.replacedWeights)
-        }
+        // Computed first so a model the cache cannot handle fails before any work; stored last (spec section 9).
+        let cache = try cacheTimesteps.map { try TimeFeatureCache.compute(from: checkpoint, timesteps: $0) }
         let total = layout.tensors.reduce(0) { $0 + $1.entry.elementCount }
         var done = 0
         var entries: [ContainerTensor] = []
@@ -150,6 +140,16 @@ public final class ModelQuantizer {
             let (entry, row) = try LayerWriter.write(tensor, choice: choice, from: checkpoint, keptType: options.keptType, to: writer)
             entries.append(entry)
             rows.append(row)
+        }
+        var timeFeatures: ContainerManifest.TimeFeatures?
+        if let cache, let cacheTimesteps {
+            let renamed = Dictionary(uniqueKeysWithValues: layout.tensors.map { ($0.entry.name, $0.outputName) })
+            let layers = cache.layers.map { layer in
+                (name: renamed[layer.name + ".weight"].map { String($0.dropLast(".weight".count)) } ?? layer.name, width: layer.width)
+            }
+            let features = try LayerQuantizer.halves(cache.values).withUnsafeBytes { try writer.addSection($0) }
+            timeFeatures = ContainerManifest.TimeFeatures(timesteps: cacheTimesteps, layers: layers, features: features,
+                                                          replacedWeights: cache.replacedWeights)
         }
         let planJSON = plan.json(layout: layout, averageBits: averageBits(of: plan))
         let manifest = ContainerManifest(tensors: entries, metadata: checkpoint.metadata, source: digest.result(),

@@ -1,0 +1,109 @@
+import Foundation
+import XCTest
+@testable import BFQCore
+
+/// `bfq plan` and `bfq quantize` on the trained tiny UNet, checked against the source weights decoded independently.
+final class QuantizeCommandTests: XCTestCase {
+    private let ldmSafetensors = BFQProcess.path("unet/tiny_unet.ldm.safetensors")
+    private let diffusersCheckpoint = BFQProcess.path("unet/tiny_unet.diffusers.ckpt")
+
+    private func floats(_ checkpoint: Checkpoint, _ name: String) throws -> [Double] {
+        let entry = try XCTUnwrap(checkpoint.tensors.first { $0.name == name }, name)
+        return try checkpoint.withContiguousBytes(of: entry) { bytes in
+            var out = [Float](repeating: 0, count: entry.elementCount)
+            out.withUnsafeMutableBytes {
+                ElementConverter.convert(bytes.baseAddress!, entry.dtype, to: $0.baseAddress!, .f32, count: entry.elementCount)
+            }
+            return out.map(Double.init)
+        }
+    }
+
+    func testQuantizeMeetsTheBudgetAndReportsTheErrorsTheFileHolds() throws {
+        let directory = try BFQProcess.temporaryDirectory()
+        let output = directory + "/q.bfq"
+        let run = try BFQProcess.run(["quantize", ldmSafetensors, output, "--bits", "2.5", "--json"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let report = try JSONParser.parse(run.stdout)
+        let container = try ContainerReader(try MappedFile(path: output))
+        let average = try XCTUnwrap(container.manifest.totals?.averageBits)
+        XCTAssertLessThanOrEqual(average, 2.5)
+        XCTAssertGreaterThan(average, 2.49)
+        XCTAssertEqual(report["totals"]?["average_bits"], .double(average))
+        XCTAssertEqual(try XCTUnwrap(container.manifest.plan)["layers"]?.arrayValue?.count, 280)
+        // Every quantized tensor's reported SQNR is what decoding the file gives against the source.
+        let source = try CheckpointFile.open(ldmSafetensors)
+        let decoded = try CheckpointFile.open(output)
+        var checked = 0
+        for tensor in try XCTUnwrap(report["tensors"]?.arrayValue) {
+            guard case let .double(sqnr)? = tensor["sqnr_db"] else { continue }
+            let name = try XCTUnwrap(tensor["name"]?.stringValue)
+            let (w, q) = (try floats(source, name), try floats(decoded, name))
+            let signal = w.reduce(0) { $0 + $1 * $1 }, error = zip(w, q).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }
+            XCTAssertEqual(10 * log10(signal / error), sqnr, accuracy: 1e-9, name)
+            checked += 1
+        }
+        XCTAssertEqual(checked, 282)
+        XCTAssertEqual(try BFQProcess.run(["verify", output, "--against", ldmSafetensors]).status, 0)
+    }
+
+    func testPlanFileAppliesToTheOtherNamingAndGivesTheSameBytesAsAllocating() throws {
+        let directory = try BFQProcess.temporaryDirectory()
+        let plan = directory + "/plan.json", svg = directory + "/plan.svg"
+        let planned = try BFQProcess.run(["plan", ldmSafetensors, "--bits", "1.99", "-o", plan, "--svg", svg])
+        XCTAssertEqual(planned.status, 0, planned.stderr)
+        XCTAssertTrue(try String(contentsOfFile: svg, encoding: .utf8).hasPrefix("<svg "))
+        // The same weights under diffusers names get the same plan.
+        let otherPlan = directory + "/other.json"
+        XCTAssertEqual(try BFQProcess.run(["plan", diffusersCheckpoint, "--bits", "1.99", "-o", otherPlan]).status, 0)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: plan)), try Data(contentsOf: URL(fileURLWithPath: otherPlan)))
+        var outputs: [Data] = []
+        for (index, arguments) in [["--bits", "1.99"], ["--plan", plan]].enumerated() {
+            let output = try BFQProcess.temporaryDirectory() + "/q.bfq"
+            let run = try BFQProcess.run(["quantize", ldmSafetensors, output] + arguments, environment: ["BFQ_THREADS": "\(index + 1)"])
+            XCTAssertEqual(run.status, 0, run.stderr)
+            outputs.append(try Data(contentsOf: URL(fileURLWithPath: output)))
+        }
+        XCTAssertEqual(outputs[0], outputs[1])
+    }
+
+    func testBadPlansBudgetsAndInputsAreOneLineAndLeaveNoOutput() throws {
+        let directory = try BFQProcess.temporaryDirectory()
+        let plan = directory + "/bad.json"
+        try Data(#"{"format": "bfq-plan", "layers": [{"name": "down_blocks.9.nothing", "bits": 2}]}"#.utf8)
+            .write(to: URL(fileURLWithPath: plan))
+        let output = directory + "/q.bfq"
+        let cases: [([String], String)] = [
+            (["quantize", ldmSafetensors, output, "--plan", plan], "plan \(plan): layer down_blocks.9.nothing is not a conv or linear weight of this UNet"),
+            (["quantize", ldmSafetensors, output, "--bits", "1.2"], "average of 1.2000 bits is below the smallest possible, 1."),
+            (["quantize", ldmSafetensors, output, "--plan", "bitsfusion-sd15"], "no entry for layer time_embedding.linear_1"),
+            (["quantize", BFQProcess.path("safetensors/dtypes.safetensors"), output], "no Stable Diffusion UNet tensors found"),
+            (["quantize", ldmSafetensors, output, "--plan", "uniform:9"], "unknown built-in plan \"uniform:9\""),
+            (["quantize", ldmSafetensors, output, "--bits", "2", "--plan", "uniform:2"], "--bits and --plan exclude each other"),
+            (["quantize", ldmSafetensors, directory + "/q.safetensors"], "must be a .bfq file"),
+        ]
+        for (arguments, message) in cases {
+            let run = try BFQProcess.run(arguments)
+            XCTAssertEqual(run.status, 2, "\(arguments)")
+            XCTAssertEqual(run.stderr.filter { $0 == "\n" }.count, 1, run.stderr)
+            XCTAssertTrue(run.stderr.contains(message), "\(arguments): \(run.stderr)")
+        }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory), ["bad.json"])
+    }
+
+    func testNaNWeightsAreNamed() throws {
+        let directory = try BFQProcess.temporaryDirectory()
+        let input = directory + "/nan.safetensors"
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: ldmSafetensors))
+        let checkpoint = try CheckpointFile.open(ldmSafetensors)
+        let entry = try XCTUnwrap(checkpoint.tensors.first { $0.name == "model.diffusion_model.out.2.weight" })
+        // Element 5 of conv_out (row 0, column 5) becomes an f16 NaN.
+        let offset = entry.storage.lowerBound + 2 * 5
+        bytes[offset] = 0x00
+        bytes[offset + 1] = 0x7E
+        try bytes.write(to: URL(fileURLWithPath: input))
+        let run = try BFQProcess.run(["quantize", input, directory + "/q.bfq", "--plan", "uniform:2"])
+        XCTAssertEqual(run.status, 2)
+        XCTAssertTrue(run.stderr.contains("tensor model.diffusion_model.out.2.weight: weight at row 0, column 5 is NaN or infinite"), run.stderr)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory), ["nan.safetensors"])
+    }
+}
