@@ -21,9 +21,12 @@ import Glibc
 /// scalar, same bits) does the work; `tools/testdata/quantizer_cases.py` repeats its arithmetic in numpy and the tests
 /// require identical codes, scales and errors. Rows run in parallel; the output is the same for any thread count.
 ///
-/// Default starts (`defaultStartFactors(bits:)`): measured on every conv and linear weight of the SD-v1.5-shaped
-/// benchmark (859M weights, balanced grid, f16 scales), extra starts below the abs-max scale raise the total SQNR by
-/// MULTISTART_FIGURES; so 1 and 2 bits try 1, 0.9 ... 0.5 and 3 bits and more only the abs-max start.
+/// Default starts (`defaultStartFactors(bits:)`): [1, 0.8] at every b. Measured with `bfq-bench-quantize` on every
+/// conv and linear weight of the SD-v1.5-shaped benchmark (282 tensors, 859M weights, balanced grid, f16 scales,
+/// 10 rounds), total SQNR in dB for starts [1] / [1, 0.8] / [1, 0.85, 0.7] / [1, 0.9 ... 0.5]: b1 4.48 / 4.73 / 4.81 /
+/// 4.98; b4 13.25 / 13.40 / 13.47 / 13.56; b6 21.93 / 22.15 / 22.23 / 22.29, at about 3.6 / 6.2 / 8.8 / 17 ns of
+/// CPU per weight. The second start buys about half of what six buy, for a third of their time; when every
+/// candidate bit width is measured (bit allocation), pass `startFactors: [1]`.
 public struct GridQuantizer: Sendable {
     public enum Grid: String, Sendable, CaseIterable {
         /// 2^b + 1 levels, q in -2^(b-1)...2^(b-1) (BitsFusion's balance integer).
@@ -54,8 +57,8 @@ public struct GridQuantizer: Sendable {
     /// False runs the portable scalar kernels; true (unless `BFQ_SCALAR` is set) uses AVX2 when the CPU has it.
     var vectorized = getenv("BFQ_SCALAR") == nil
 
-    /// The starts used when none are given: several at 1 and 2 bits, the abs-max start alone above.
-    public static func defaultStartFactors(bits: Int) -> [Float] { bits <= 2 ? [1, 0.9, 0.8, 0.7, 0.6, 0.5] : [1] }
+    /// The starts used when none are given: the abs-max scale and 0.8 of it, at every bit width (see above).
+    public static func defaultStartFactors(bits: Int) -> [Float] { [1, 0.8] }
 
     /// `startFactors` nil means `defaultStartFactors(bits:)`.
     public init(bits: Int, grid: Grid = .balanced, maxIterations: Int = 10, startFactors: [Float]? = nil,
