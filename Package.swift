@@ -38,6 +38,7 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "bfq-bench-dequant", dependencies: ["BFQCore"]),
+        .executableTarget(name: "bfq-bench-quantize", dependencies: ["BFQCore"]),
         .target(
             name: "BFQTestSupport",
             path: "Tests/BFQTestSupport"

@@ -52,4 +52,5 @@ typedef struct bfq_dequant_job {
 ptrdiff_t bfq_dequantize_rows(const bfq_dequant_job *job, const uint8_t *packed, void *out, size_t first_row,
                               size_t row_count);
 
+#include "BFQQuantize.h"
 #endif
