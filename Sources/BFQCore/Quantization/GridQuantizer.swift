@@ -54,6 +54,8 @@ public struct GridQuantizer: Sendable {
     public let scaleType: ScaleType
     /// False runs every row on the caller's thread (tests compare with the parallel path).
     var parallel = true
+    /// True when the caller has already checked that every weight is finite (skips the scan).
+    var weightsAreFinite = false
     /// False runs the portable scalar kernels; true (unless `BFQ_SCALAR` is set) uses AVX2 when the CPU has it.
     var vectorized = getenv("BFQ_SCALAR") == nil
 
@@ -92,7 +94,7 @@ public struct GridQuantizer: Sendable {
 
     public func quantize(_ weights: UnsafeBufferPointer<Float>, rows: Int, columns: Int,
                          importance: [Float]? = nil) throws -> QuantizationResult {
-        try RowQuantization.check(weights, rows: rows, columns: columns, importance: importance)
+        try RowQuantization.check(weights, rows: rows, columns: columns, importance: importance, finite: weightsAreFinite)
         let group = groupSize ?? Swift.max(columns, 1)
         let run = RowQuantization(rows: rows, columns: columns, parametersPerRow: (columns + group - 1) / group)
         return startFactors.withUnsafeBufferPointer { factors in

@@ -1,33 +1,32 @@
 import CBFQShims
 
-/// A weight quantized by one `LayerChoice`: codes (rows x columns), how they decode, and the squared error of the
-/// decoded values.
-struct QuantizedLayer {
-    var levels: Int
-    var codes: [UInt16]
-    var values: QuantizedValues
-    var distortion: Double
-    var signal: Double
-}
-
 /// The one place a layer meets the quantizers: loads weights as f32, runs the grid or palette quantizer a choice
 /// names, and puts tensor names into their errors.
 enum LayerQuantizer {
-    /// The tensor's elements widened to f32, its file pages released afterwards.
-    /// Sum of (w - w')^2 for `choice`; for raw, w' is w rounded to f16.
-    static func distortion(_ weights: [Float], tensor: QuantizationLayout.Tensor, choice: LayerChoice) throws -> Double {
-        guard choice.kind == .raw else { return try quantize(weights, tensor: tensor, choice: choice).distortion }
-        let halves = halves(weights)
-        var rounded = [Float](repeating: 0, count: weights.count)
-        bfq_f16_to_f32(halves, &rounded, weights.count)
-        return zip(weights, rounded).reduce(0.0) { total, pair in
-            let d = Double(pair.0) - Double(pair.1)
-            return total + d * d
+    /// Sum of (w - w')^2 with w' = w rounded to f16: chunks on all threads, their sums added in chunk order.
+    static func rawDistortion(_ weights: [Float]) -> Double {
+        let chunk = 1 << 16
+        var sums = [Double](repeating: 0, count: (weights.count + chunk - 1) / chunk)
+        weights.withUnsafeBufferPointer { w in
+            sums.withUnsafeMutableBufferPointer { sums in
+                let base = sums.baseAddress!
+                Parallel.forEach(sums.count) { index in
+                    let part = UnsafeBufferPointer(rebasing: w[index * chunk ..< min(w.count, (index + 1) * chunk)])
+                    var halves = [UInt16](repeating: 0, count: part.count)
+                    var rounded = [Float](repeating: 0, count: part.count)
+                    bfq_f32_to_f16(part.baseAddress!, &halves, part.count)
+                    bfq_f16_to_f32(halves, &rounded, part.count)
+                    var sum = 0.0
+                    for i in part.indices {
+                        let d = Double(part[i]) - Double(rounded[i])
+                        sum += d * d
+                    }
+                    base[index] = sum
+                }
+            }
         }
+        return sums.reduce(0, +)
     }
-
-    /// Sum of w^2 in f64, in order.
-    static func signal(_ weights: [Float]) -> Double { weights.reduce(0.0) { $0 + Double($1) * Double($1) } }
 
     /// f32 values rounded to f16 (nearest even).
     static func halves(_ values: [Float]) -> [UInt16] {
@@ -36,6 +35,8 @@ enum LayerQuantizer {
         return out
     }
 
+    /// The tensor's elements widened to f32, its file pages released afterwards; NaN or infinity is an error naming
+    /// the tensor, row and column.
     static func weights(of tensor: QuantizationLayout.Tensor, in checkpoint: Checkpoint) throws -> [Float] {
         let entry = tensor.entry
         var floats = [Float](repeating: 0, count: entry.elementCount)
@@ -51,22 +52,31 @@ enum LayerQuantizer {
             }
         }
         checkpoint.file.release(entry.storage)
+        if let bad = floats.withUnsafeBufferPointer(RowQuantization.firstNonFinite) {
+            throw QuantizationError.nonFinite(tensor: tensor.outputName, row: bad / tensor.columns, column: bad % tensor.columns)
+        }
         return floats
     }
 
-    static func quantize(_ weights: [Float], tensor: QuantizationLayout.Tensor, choice: LayerChoice) throws -> QuantizedLayer {
-        do {
-            switch choice.kind {
-            case .grid:
-                let result = try GridQuantizer(bits: choice.bits).quantize(weights, rows: tensor.rows, columns: tensor.columns,
-                                                                           importance: nil)
-                return QuantizedLayer(levels: result.levels, codes: result.codes.map(UInt16.init), values: result.values,
-                                      distortion: result.error, signal: result.signal)
-            case .palette, .raw:
-                preconditionFailure("\(choice) is not quantized here")
-            }
-        } catch let GridQuantizerError.nonFinite(row, column) {
-            throw QuantizationError.nonFinite(tensor: tensor.outputName, row: row, column: column)
+    /// Quantizes `weights` (finite, from `weights(of:in:)`) as `choice` says, grids from the scale starts given (nil: the quantizer's defaults); a
+    /// palette starts from `start` (the grid result at the same bits with one scale per row) when given, else from its
+    /// own grid run.
+    static func quantize(_ weights: [Float], tensor: QuantizationLayout.Tensor, choice: LayerChoice,
+                         startFactors: [Float]? = nil, start: QuantizationResult? = nil) throws -> QuantizationResult {
+        switch choice.kind {
+        case .grid:
+            var grid = try GridQuantizer(bits: choice.bits, startFactors: startFactors, groupSize: choice.groupSize)
+            grid.weightsAreFinite = true
+            return try grid.quantize(weights, rows: tensor.rows, columns: tensor.columns)
+        case .palette:
+            var grid = try GridQuantizer(bits: choice.bits, startFactors: startFactors)
+            grid.weightsAreFinite = true
+            let start = try start ?? grid.quantize(weights, rows: tensor.rows, columns: tensor.columns)
+            var palette = try PaletteQuantizer(bits: choice.bits)
+            palette.weightsAreFinite = true
+            return try palette.quantize(weights, rows: tensor.rows, columns: tensor.columns, start: start)
+        case .raw:
+            preconditionFailure("raw tensors are not quantized")
         }
     }
 }

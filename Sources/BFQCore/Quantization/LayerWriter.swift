@@ -28,7 +28,7 @@ enum LayerWriter {
             sections["palette"] = try LayerQuantizer.halves(values).withUnsafeBytes { try writer.addSection($0) }
             encoding = .palette(levels: layer.levels, perRow: perRow, packing: packing)
         }
-        let sqnr = LayerMeasurement.sqnr(signal: layer.signal, distortion: layer.distortion)
+        let sqnr = layer.sqnr
         let stored = ContainerTensor(name: tensor.outputName, shape: entry.shape, sourceType: entry.dtype, encoding: encoding,
                                      sections: sections, sqnrDB: sqnr.isFinite ? sqnr : nil)
         return (stored, QuantizationReport.Row(name: tensor.outputName, parameters: entry.elementCount, choice: choice,

@@ -46,10 +46,10 @@ public final class ModelQuantizer {
 
     /// Accounted bits outside the plan: fixed layers and cached time features.
     var fixedBits: Double {
-        let fixed = layout.tensors.reduce(0.0) { total, tensor in
-            guard case let .fixed(choice) = tensor.role else { return total }
-            return total + (givenPlan?.choices[tensor.layer!] ?? choice).accountedBits(rows: tensor.rows, columns: tensor.columns)
-        }
+        let fixed = layout.tensors.compactMap { tensor -> (String, Double)? in
+            guard case let .fixed(choice) = tensor.role else { return nil }
+            return (tensor.layer!, (givenPlan?.choices[tensor.layer!] ?? choice).accountedBits(rows: tensor.rows, columns: tensor.columns))
+        }.sorted { $0.0 < $1.0 }.reduce(0.0) { $0 + $1.1 }
         return fixed + 16 * Double(cachedFeatureCount)
     }
 
@@ -75,12 +75,13 @@ public final class ModelQuantizer {
                                 settings: settings)
     }
 
-    /// Average bits (spec/bfq.md section 7) the plan gives this UNet.
+    /// Average bits (spec/bfq.md section 7) the plan gives this UNet, summed in layer-name order so files holding
+    /// the same UNet in another order or naming give the same figure.
     public func averageBits(of plan: QuantizationPlan) -> Double {
-        let planned = self.planned.reduce(0.0) { total, tensor in
-            total + (plan.choices[tensor.layer!]?.accountedBits(rows: tensor.rows, columns: tensor.columns) ?? 0)
+        let terms = planned.compactMap { tensor in
+            plan.choices[tensor.layer!].map { (tensor.layer!, $0.accountedBits(rows: tensor.rows, columns: tensor.columns)) }
         }
-        return (fixedBits + planned) / Double(layout.weightCount)
+        return terms.sorted { $0.0 < $1.0 }.reduce(fixedBits) { $0 + $1.1 } / Double(layout.weightCount)
     }
 
     /// Every planned layer must have a choice and every choice a layer (names of cached time layers are ignored).
@@ -106,14 +107,40 @@ public final class ModelQuantizer {
         var done = 0
         return try planned.map { tensor in
             let weights = try LayerQuantizer.weights(of: tensor, in: checkpoint)
-            let candidates = try options.candidates.map { choice in
-                LayerMeasurement.Candidate(choice: choice, bits: choice.accountedBits(rows: tensor.rows, columns: tensor.columns),
-                                           distortion: try LayerQuantizer.distortion(weights, tensor: tensor, choice: choice))
+            // In order of bits, grid before palette, so each palette starts from the grid at its bits and only one
+            // grid result is alive at a time. Grids are searched from the abs-max start alone: a bound on the error
+            // of the default search, which also tries that start, at little more than half its cost.
+            let kinds: [LayerChoice.Kind] = [.grid, .palette, .raw]
+            let order = options.candidates.indices.sorted {
+                let (a, b) = (options.candidates[$0], options.candidates[$1])
+                return (a.bits, kinds.firstIndex(of: a.kind)!, $0) < (b.bits, kinds.firstIndex(of: b.kind)!, $1)
             }
+            var grid: QuantizationResult?
+            var signal = 0.0
+            var measured: [(index: Int, candidate: LayerMeasurement.Candidate)] = []
+            for index in order {
+                let choice = options.candidates[index]
+                let distortion: Double
+                switch choice.kind {
+                case .raw:
+                    distortion = LayerQuantizer.rawDistortion(weights)
+                case .grid:
+                    let result = try LayerQuantizer.quantize(weights, tensor: tensor, choice: choice, startFactors: [1])
+                    if choice.groupSize == nil { grid = result }
+                    signal = result.signal
+                    distortion = result.error
+                case .palette:
+                    let start = grid.flatMap { $0.levels == choice.levels ? $0 : nil }
+                    distortion = try LayerQuantizer.quantize(weights, tensor: tensor, choice: choice, startFactors: [1], start: start).error
+                }
+                measured.append((index, LayerMeasurement.Candidate(choice: choice, bits: choice.accountedBits(rows: tensor.rows, columns: tensor.columns),
+                                                                   distortion: distortion)))
+            }
+            let candidates = measured.sorted { ($0.candidate.bits, $0.index) < ($1.candidate.bits, $1.index) }.map(\.candidate)
             done += weights.count
             progress?("measuring", done, total)
-            return LayerMeasurement(layer: tensor.layer!, parameters: weights.count, signal: LayerQuantizer.signal(weights),
-                                    candidates: candidates.sorted { $0.bits < $1.bits })
+            return LayerMeasurement(layer: tensor.layer!, parameters: weights.count, signal: signal,
+                                    candidates: candidates)
         }
     }
 

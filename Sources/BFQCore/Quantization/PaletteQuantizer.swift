@@ -22,6 +22,8 @@ public struct PaletteQuantizer: Sendable {
     /// Starts of the grid run that gives the initial entries when no start is passed to `quantize`.
     public let startFactors: [Float]
     var parallel = true
+    /// True when the caller has already checked that every weight is finite (skips the scan).
+    var weightsAreFinite = false
     var vectorized = getenv("BFQ_SCALAR") == nil
 
     /// `startFactors` nil means `GridQuantizer.defaultStartFactors(bits:)`.
@@ -48,7 +50,7 @@ public struct PaletteQuantizer: Sendable {
     /// result at the same bits with one scale per row (it saves the grid run); `importance` as `GridQuantizer`'s.
     public func quantize(_ weights: UnsafeBufferPointer<Float>, rows: Int, columns: Int, importance: [Float]? = nil,
                          start: QuantizationResult? = nil) throws -> QuantizationResult {
-        try RowQuantization.check(weights, rows: rows, columns: columns, importance: importance)
+        try RowQuantization.check(weights, rows: rows, columns: columns, importance: importance, finite: weightsAreFinite)
         let scales = try startScales(start, weights, rows: rows, columns: columns, importance: importance)
         var params = bfq_palette_params(levels: UInt32(levels), max_iterations: UInt32(maxIterations),
                                         vectorized: vectorized ? 1 : 0)

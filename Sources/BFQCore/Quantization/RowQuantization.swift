@@ -11,7 +11,8 @@ struct RowQuantization {
     let parametersPerRow: Int
 
     /// Checks the shape, the importance weights (one per column, finite, >= 0) and that every weight is finite.
-    static func check(_ weights: UnsafeBufferPointer<Float>, rows: Int, columns: Int, importance: [Float]?) throws {
+    static func check(_ weights: UnsafeBufferPointer<Float>, rows: Int, columns: Int, importance: [Float]?,
+                      finite: Bool = false) throws {
         guard rows >= 0, columns >= 0, rows.multipliedReportingOverflow(by: columns) == (rows * columns, false),
               weights.count == rows * columns else {
             throw QuantizerError.shapeMismatch(rows: rows, columns: columns, count: weights.count)
@@ -24,9 +25,18 @@ struct RowQuantization {
                 throw QuantizerError.invalidImportance(column: bad)
             }
         }
-        if let bad = weights.firstIndex(where: { !$0.isFinite }) {
+        if !finite, let bad = firstNonFinite(weights) {
             throw QuantizerError.nonFinite(row: bad / columns, column: bad % columns)
         }
+    }
+
+    /// The index of the first NaN or infinity, found by a vectorisable scan of the exponent bits.
+    static func firstNonFinite(_ weights: UnsafeBufferPointer<Float>) -> Int? {
+        let exponent: UInt32 = 0x7F80_0000
+        let highest = UnsafeRawBufferPointer(weights).withMemoryRebound(to: UInt32.self) { bits in
+            bits.reduce(0 as UInt32) { Swift.max($0, $1 & exponent) }
+        }
+        return highest == exponent ? weights.firstIndex { !$0.isFinite } : nil
     }
 
     /// Runs `kernel(row, weights, importance, codes, parameters, errors)` for every row (in parallel when asked) and

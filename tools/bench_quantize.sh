@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Benchmarks `bfq quantize` on the SD-v1.5-shaped fp16 UNet (tools/make_sd15_shaped.py) against stable-diffusion.cpp's
+# `sd-cli -M convert` on the same file in the same run (when SD_CLI points at an sd-cli binary built outside this
+# repository). Whole-process wall time with hyperfine (median of RUNS runs, input in the page cache, previous output
+# deleted and dirty pages synced before each run) and peak RSS with /usr/bin/time -v (median); output sizes; and a
+# check that 1 and 2 threads write the same bytes.
+#
+#     SD_CLI=/path/to/sd-cli tools/bench_quantize.sh [BENCH_DIR]     (default bench/; needs hyperfine)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir=${1:-bench}
+runs=${RUNS:-3}
+mkdir -p "$dir"
+st=$dir/sd15_shaped.fp16.safetensors
+[ -f "$st" ] || python3 tools/make_sd15_shaped.py "$dir"
+swift build -c release >/dev/null
+bfq=$PWD/.build/release/bfq
+out=$dir/q.bfq
+gguf=$dir/q.gguf
+
+median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+prepare="rm -f $out $gguf; sync"
+peak_rss_mb() {
+  for _ in $(seq "$runs"); do
+    bash -c "$prepare"
+    /usr/bin/time -v bash -c "$1" 2>&1 >/dev/null | awk '/Maximum resident set size/ {print $6 / 1024}'
+  done | median
+}
+time_s() {
+  hyperfine --runs "$runs" --prepare "$prepare" --export-json "$dir/h.json" "$1" >/dev/null 2>&1
+  python3 -c "import json; print(json.load(open('$dir/h.json'))['results'][0]['median'])"
+}
+row() {  # label, command, output file
+  local t rss
+  t=$(time_s "$2"); rss=$(peak_rss_mb "$2")
+  bash -c "$2" >/dev/null 2>&1
+  printf '| %s | %.2f s | %.0f MB | %.1f MB |\n' "$1" "$t" "$rss" "$(python3 -c "print($(stat -c %s "$3") / 1e6)")"
+}
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GB", $2/1e6}' /proc/meminfo); runs: $runs (median)"
+echo "| job | wall | peak RSS | output |"
+echo "| --- | ---: | ---: | ---: |"
+row "bfq quantize --plan bitsfusion-sd15 --cache-timesteps 50" "$bfq quantize $st $out --plan bitsfusion-sd15 --cache-timesteps 50 --no-fsync" "$out"
+row "bfq quantize --bits 1.99 --cache-timesteps 50 (every candidate measured)" "$bfq quantize $st $out --bits 1.99 --cache-timesteps 50 --no-fsync" "$out"
+if [ -n "${SD_CLI:-}" ]; then
+  for type in q4_0 q2_K; do
+    row "sd-cli -M convert --type $type" "$SD_CLI -M convert -m $st -o $gguf --type $type" "$gguf"
+  done
+fi
+for threads in 1 2; do
+  BFQ_THREADS=$threads "$bfq" quantize "$st" "$dir/q$threads.bfq" --bits 1.99 --cache-timesteps 50 --no-fsync --json > "$dir/q$threads.json"
+done
+cmp -s "$dir/q1.bfq" "$dir/q2.bfq" && echo "1 and 2 threads: identical output" || echo "1 and 2 threads: OUTPUTS DIFFER"
+python3 - "$dir/q2.json" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1]))["totals"]
+c = t["codes"]
+print(f"--bits 1.99: average {t['average_bits']:.4f} bits, {t['file_bytes'] / 1e6:.1f} MB, {t['ratio_to_f16']:.2f}x vs fp16; "
+      f"codes {c['log2_bytes'] / 1e6:.1f} MB by log2, {c['packed_bytes'] / 1e6:.1f} MB packed, {c['stored_bytes'] / 1e6:.1f} MB stored")
+PY
+rm -f "$out" "$gguf" "$dir/h.json" "$dir/q1.bfq" "$dir/q2.bfq" "$dir/q1.json" "$dir/q2.json"
