@@ -1,85 +1,106 @@
-// Quantizes every conv and linear weight (2-D and 4-D tensors; rows = output channels) of a checkpoint with several
-// quantizer settings per bit width and prints, per setting, the quantizer's wall and CPU seconds (and CPU ns per
-// weight; on a busy machine CPU time / threads is the better estimate of quiet wall time) on Parallel.threadCount
-// threads (BFQ_THREADS) and the SQNR over all those layers (total signal / total error, so
-// weighted by layer size). Conversion to f32 is not timed. One tab-separated line per setting.
+// Quality benchmark of bfq's quantizers: quantizes every conv and linear weight (2-D and 4-D tensors; rows = output
+// channels) of a checkpoint with each setting at each bit width and prints, per setting, the SQNR over all those
+// layers (total signal / total error, so weighted by layer size), the bits per weight as spec/bfq.md section 7 counts
+// them, the bits per weight actually stored (codes packed and compressed as `bfq quantize` stores them, plus every
+// f16 scale or palette entry), and the quantizer's CPU ns per weight. One markdown table row per setting.
 //
-//     bfq-bench-quantize FILE [BITS...]        (bits 1 to 6 when none are given)
+//     bfq-bench-quantize FILE [--row-multiple N] [--only NAME] [BITS...]      (bits 1 to 6 when none are given)
 //
-// Settings per b: absmax (rounding at the abs-max scale), alt1 (alternating optimisation, abs-max start), multi2
-// (starts 1, 0.8), multi3 (1, 0.85, 0.7), multi6 (1, 0.9 ... 0.5), default (GridQuantizer's default starts), and at b <= 3 palette (PaletteQuantizer
-// started from the default grid result, its own time only).
+// --row-multiple N keeps only tensors whose rows hold a multiple of N weights (256: those llama.cpp's K-quants take);
+// --only NAME only the tensor of that name.
+// Settings per b: absmax (rounding at the abs-max scale), alt (the paper: alternating optimisation from the abs-max
+// start), default (bfq's default starts), multi6 (six starts), palette (per-row lookup tables, from the default grid),
+// g64 and g128 (default grid with a scale per 64 or 128 weights of a row).
 import BFQCore
 import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Wall and process CPU seconds.
-func now() -> (wall: Double, cpu: Double) {
-    var t = timespec(), c = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &t)
+func cpuSeconds() -> Double {
+    var c = timespec()
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c)
-    return (Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9, Double(c.tv_sec) + Double(c.tv_nsec) * 1e-9)
+    return Double(c.tv_sec) + Double(c.tv_nsec) * 1e-9
 }
 
 struct Tally {
-    var seconds = 0.0, cpu = 0.0, error = 0.0, signal = 0.0, weights = 0
-    mutating func add(_ result: QuantizationResult, since start: (wall: Double, cpu: Double)) {
-        let end = now()
-        (seconds, cpu) = (seconds + end.wall - start.wall, cpu + end.cpu - start.cpu)
+    var cpu = 0.0, error = 0.0, signal = 0.0, weights = 0, accountedBits = 0.0, storedBytes = 0
+    mutating func add(_ result: QuantizationResult, cpu: Double) throws {
+        self.cpu += cpu
         (error, signal) = (error + result.error, signal + result.signal)
         weights += result.codes.count
+        let side: Int
+        switch result.values {
+        case let .grid(scales, _, _): side = scales.count
+        case let .palette(values, _): side = values.count
+        }
+        accountedBits += log2(Double(result.levels)) * Double(result.codes.count) + 16 * Double(side - result.rows)
+        storedBytes += try EncodedCodes(result.codes, rows: result.rows, columns: result.columns, levels: result.levels).storedSize + 2 * side
     }
 }
 
-let arguments = CommandLine.arguments.dropFirst()
+var arguments = Array(CommandLine.arguments.dropFirst())
+var rowMultiple = 1
+if let flag = arguments.firstIndex(of: "--row-multiple"), flag + 1 < arguments.count, let n = Int(arguments[flag + 1]), n > 0 {
+    rowMultiple = n
+    arguments.removeSubrange(flag ... flag + 1)
+}
+var only: String?
+if let flag = arguments.firstIndex(of: "--only"), flag + 1 < arguments.count {
+    only = arguments[flag + 1]
+    arguments.removeSubrange(flag ... flag + 1)
+}
 guard let path = arguments.first else {
-    FileHandle.standardError.write(Data("usage: bfq-bench-quantize FILE [BITS...]\n".utf8))
+    FileHandle.standardError.write(Data("usage: bfq-bench-quantize FILE [--row-multiple N] [--only NAME] [BITS...]\n".utf8))
     exit(64)
 }
-let bitWidths = arguments.dropFirst().compactMap { Int($0) }.isEmpty ? Array(1 ... 6) : arguments.dropFirst().compactMap { Int($0) }
+let requested = arguments.dropFirst().compactMap { Int($0) }
+let bitWidths = requested.isEmpty ? Array(1 ... 6) : requested
 let checkpoint = try CheckpointFile.open(path)
-let layers = checkpoint.tensors.filter { ($0.shape.count == 2 || $0.shape.count == 4) && $0.dtype.isFloatingPoint }
-
-var settings: [(String, Int, GridQuantizer)] = []
-for b in bitWidths {
-    settings.append(("absmax", b, try GridQuantizer(bits: b, maxIterations: 0, startFactors: [1])))
-    settings.append(("alt1", b, try GridQuantizer(bits: b, startFactors: [1])))
-    settings.append(("multi2", b, try GridQuantizer(bits: b, startFactors: [1, 0.8])))
-    settings.append(("multi3", b, try GridQuantizer(bits: b, startFactors: [1, 0.85, 0.7])))
-    settings.append(("multi6", b, try GridQuantizer(bits: b, startFactors: [1, 0.9, 0.8, 0.7, 0.6, 0.5])))
-    settings.append(("default", b, try GridQuantizer(bits: b)))
+let layers = checkpoint.tensors.filter {
+    ($0.shape.count == 2 || $0.shape.count == 4) && $0.dtype.isFloatingPoint && ($0.elementCount / max($0.shape[0], 1)) % rowMultiple == 0
+        && (only == nil || $0.name == only)
 }
+let names = ["absmax", "alt", "default", "multi6", "palette", "g64", "g128"]
 var tallies = [String: Tally]()
-var weights = [Float]()
 for layer in layers {
     let count = layer.elementCount
-    let rows = layer.shape[0], columns = count / Swift.max(rows, 1)
-    weights = [Float](repeating: 0, count: count)
+    let rows = layer.shape[0], columns = count / max(rows, 1)
+    var weights = [Float](repeating: 0, count: count)
     try checkpoint.withContiguousBytes(of: layer) { bytes in
-        weights.withUnsafeMutableBytes {
-            ElementConverter.convert(bytes.baseAddress!, layer.dtype, to: $0.baseAddress!, .f32, count: count)
+        weights.withUnsafeMutableBytes { ElementConverter.convert(bytes.baseAddress!, layer.dtype, to: $0.baseAddress!, .f32, count: count) }
+    }
+    for b in bitWidths {
+        var grid: QuantizationResult?
+        for name in names {
+            let start = cpuSeconds()
+            let result: QuantizationResult
+            switch name {
+            case "absmax": result = try GridQuantizer(bits: b, maxIterations: 0, startFactors: [1]).quantize(weights, rows: rows, columns: columns)
+            case "alt": result = try GridQuantizer(bits: b, startFactors: [1]).quantize(weights, rows: rows, columns: columns)
+            case "default":
+                result = try GridQuantizer(bits: b).quantize(weights, rows: rows, columns: columns)
+                grid = result
+            case "multi6":
+                result = try GridQuantizer(bits: b, startFactors: [1, 0.9, 0.8, 0.7, 0.6, 0.5]).quantize(weights, rows: rows, columns: columns)
+            case "palette": result = try PaletteQuantizer(bits: b).quantize(weights, rows: rows, columns: columns, start: grid)
+            case "g64": result = try GridQuantizer(bits: b, groupSize: 64).quantize(weights, rows: rows, columns: columns)
+            default: result = try GridQuantizer(bits: b, groupSize: 128).quantize(weights, rows: rows, columns: columns)
+            }
+            try tallies["\(name) \(b)", default: Tally()].add(result, cpu: cpuSeconds() - start)
         }
     }
-    try weights.withUnsafeBufferPointer { w in
-        for (name, b, quantizer) in settings {
-            let start = now()
-            let result = try quantizer.quantize(w, rows: rows, columns: columns)
-            tallies["\(name) b\(b)", default: Tally()].add(result, since: start)
-            guard name == "default", b <= 3 else { continue }
-            let paletteStart = now()
-            let palette = try PaletteQuantizer(bits: b).quantize(w, rows: rows, columns: columns, start: result)
-            tallies["palette b\(b)", default: Tally()].add(palette, since: paletteStart)
-        }
-    }
+    checkpoint.file.release(layer.storage)
 }
-print("threads\t\(Parallel.threadCount)\tlayers\t\(layers.count)")
-print("setting\twall s\tCPU s\tCPU ns/weight\tSQNR dB")
+let weightCount = layers.reduce(0) { $0 + $1.elementCount }
+print("\(path): \(layers.count) tensors, \(weightCount) weights; threads \(Parallel.threadCount)")
+print("| setting | b | SQNR dB | accounted bits/weight | stored bits/weight | CPU ns/weight |")
+print("| --- | ---: | ---: | ---: | ---: | ---: |")
 for b in bitWidths {
-    for name in ["absmax", "alt1", "multi2", "multi3", "multi6", "default", "palette"] {
-        guard let t = tallies["\(name) b\(b)"] else { continue }
-        let sqnr = 10 * log10(t.signal / t.error)
-        print("\(name) b\(b)\t" + String(format: "%.2f\t%.2f\t%.2f\t%.3f", t.seconds, t.cpu, t.cpu / Double(t.weights) * 1e9, sqnr))
+    for name in names {
+        guard let t = tallies["\(name) \(b)"] else { continue }
+        print("| \(name) | \(b) | " + String(format: "%.3f | %.3f | %.3f | %.1f |", 10 * log10(t.signal / t.error),
+                                            t.accountedBits / Double(t.weights), 8 * Double(t.storedBytes) / Double(t.weights),
+                                            t.cpu / Double(t.weights) * 1e9))
     }
 }

@@ -23,6 +23,10 @@ struct PlanningOptions: ParsableArguments {
         valueName: "timesteps"))
     var cacheTimesteps: String?
 
+    @Option(help: ArgumentHelp("Weigh each weight's squared error by its input channel's importance: a checkpoint with, per "
+        + "layer, a 1-D tensor named by the diffusers layer name (one value per input channel or per column).", valueName: "file"))
+    var importance: String?
+
     @Flag(help: "Allow only grids with one scale per row (no lookup-table candidates).")
     var noPalettes = false
 
@@ -41,6 +45,7 @@ struct PlanningOptions: ParsableArguments {
         options.cacheTimesteps = try cacheTimesteps.map(TimestepSchedule.parse)
         if noPalettes { options.candidates.removeAll { $0.kind == .palette } }
         options.only = only
+        options.importance = importance
         return options
     }
 }

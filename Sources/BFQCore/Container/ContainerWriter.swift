@@ -24,22 +24,8 @@ public final class ContainerWriter {
     /// both packings give the same bytes). The same codes always give the same choice and bytes.
     public func addCodes(_ codes: [UInt16], rows: Int, columns: Int,
                          levels: Int) throws -> (packing: CodePacking, section: ContainerTensor.SectionReference) {
-        var best: (packing: CodePacking, packed: [UInt8], compressed: [UInt8])?
-        for packing in [CodePacking.radix, .bytes] {
-            let packed = try CodePacker.pack(codes, rows: rows, columns: columns, levels: levels, packing: packing)
-            if let best, best.packed == packed { continue }
-            let compressed = packed.isEmpty ? [] : try packed.withUnsafeBytes { try Zstd.compressCodes($0) }
-            if best == nil || Self.storedSize(packed, compressed) < Self.storedSize(best!.packed, best!.compressed) {
-                best = (packing, packed, compressed)
-            }
-        }
-        let chosen = best!
-        return (chosen.packing, try chosen.packed.withUnsafeBytes { try append($0, compressed: chosen.compressed) })
-    }
-
-    /// Bytes a section takes in the file: compressed when that is smaller.
-    private static func storedSize(_ bytes: [UInt8], _ compressed: [UInt8]) -> Int {
-        compressed.isEmpty ? bytes.count : min(compressed.count, bytes.count)
+        let encoded = try EncodedCodes(codes, rows: rows, columns: columns, levels: levels)
+        return (encoded.packing, try encoded.packed.withUnsafeBytes { try append($0, compressed: encoded.compressed) })
     }
 
     /// Writes `bytes` at the next multiple of 64, as `compressed` when that is non-empty and smaller.

@@ -3,6 +3,11 @@ import CBFQShims
 /// The one place a layer meets the quantizers: loads weights as f32, runs the grid or palette quantizer a choice
 /// names, and puts tensor names into their errors.
 enum LayerQuantizer {
+    /// What the allocator weighs: the importance-weighted squared error when importance was given, else the plain one.
+    static func distortion(of result: QuantizationResult) -> Double {
+        result.rowWeightedErrors.map { $0.reduce(0, +) } ?? result.error
+    }
+
     /// Sum of (w - w')^2 with w' = w rounded to f16: chunks on all threads, their sums added in chunk order.
     static func rawDistortion(_ weights: [Float]) -> Double {
         let chunk = 1 << 16
@@ -58,23 +63,25 @@ enum LayerQuantizer {
         return floats
     }
 
-    /// Quantizes `weights` (finite, from `weights(of:in:)`) as `choice` says, grids from the scale starts given (nil: the quantizer's defaults); a
+    /// Quantizes `weights` (finite, from `weights(of:in:)`) as `choice` says, each column's squared error weighted by
+    /// `importance` when given, grids from the scale starts given (nil: the quantizer's defaults); a
     /// palette starts from `start` (the grid result at the same bits with one scale per row) when given, else from its
     /// own grid run.
     static func quantize(_ weights: [Float], tensor: QuantizationLayout.Tensor, choice: LayerChoice,
-                         startFactors: [Float]? = nil, start: QuantizationResult? = nil) throws -> QuantizationResult {
+                         importance: [Float]? = nil, startFactors: [Float]? = nil,
+                         start: QuantizationResult? = nil) throws -> QuantizationResult {
         switch choice.kind {
         case .grid:
             var grid = try GridQuantizer(bits: choice.bits, startFactors: startFactors, groupSize: choice.groupSize)
             grid.weightsAreFinite = true
-            return try grid.quantize(weights, rows: tensor.rows, columns: tensor.columns)
+            return try grid.quantize(weights, rows: tensor.rows, columns: tensor.columns, importance: importance)
         case .palette:
             var grid = try GridQuantizer(bits: choice.bits, startFactors: startFactors)
             grid.weightsAreFinite = true
-            let start = try start ?? grid.quantize(weights, rows: tensor.rows, columns: tensor.columns)
+            let start = try start ?? grid.quantize(weights, rows: tensor.rows, columns: tensor.columns, importance: importance)
             var palette = try PaletteQuantizer(bits: choice.bits)
             palette.weightsAreFinite = true
-            return try palette.quantize(weights, rows: tensor.rows, columns: tensor.columns, start: start)
+            return try palette.quantize(weights, rows: tensor.rows, columns: tensor.columns, importance: importance, start: start)
         case .raw:
             preconditionFailure("raw tensors are not quantized")
         }

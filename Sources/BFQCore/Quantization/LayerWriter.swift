@@ -2,7 +2,7 @@ import CBFQShims
 
 /// Writes one tensor of a quantized model into a container: quantized as its choice says, or raw.
 enum LayerWriter {
-    static func write(_ tensor: QuantizationLayout.Tensor, choice: LayerChoice?, from checkpoint: Checkpoint,
+    static func write(_ tensor: QuantizationLayout.Tensor, choice: LayerChoice?, importance: [Float]?, from checkpoint: Checkpoint,
                       keptType: TargetDType, to writer: ContainerWriter) throws -> (ContainerTensor, QuantizationReport.Row) {
         let entry = tensor.entry
         guard let choice, choice.kind != .raw else {
@@ -15,7 +15,7 @@ enum LayerWriter {
                                                    dtype: dtype, sqnr: nil, storedBytes: data.storedSize))
         }
         let weights = try LayerQuantizer.weights(of: tensor, in: checkpoint)
-        let layer = try LayerQuantizer.quantize(weights, tensor: tensor, choice: choice)
+        let layer = try LayerQuantizer.quantize(weights, tensor: tensor, choice: choice, importance: importance)
         let (packing, codes) = try writer.addCodes(layer.codes, rows: tensor.rows, columns: tensor.columns, levels: layer.levels)
         var sections = ["codes": codes]
         let encoding: ContainerTensor.Encoding

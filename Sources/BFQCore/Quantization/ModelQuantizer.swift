@@ -17,6 +17,7 @@ public final class ModelQuantizer {
     private let givenPlan: QuantizationPlan?
     /// Timesteps to cache: the options', else the plan file's.
     public let cacheTimesteps: [Int]?
+    private let importance: ImportanceFile?
 
     public init(_ checkpoint: Checkpoint, options: QuantizationOptions) throws {
         guard options.bits.isFinite, options.bits > 0 else { throw QuantizationError.budgetOutOfRange(options.bits) }
@@ -27,6 +28,7 @@ public final class ModelQuantizer {
         let layers = layout.tensors.filter { $0.role == .allocated || ($0.role == .time && $0.isMatrix) }.compactMap(\.layer)
         givenPlan = try options.plan.map { try QuantizationPlan.builtIn($0, layers: layers) ?? QuantizationPlan.load($0) }
         cacheTimesteps = options.cacheTimesteps ?? givenPlan?.cacheTimesteps
+        importance = try options.importance.map(ImportanceFile.init)
     }
 
     /// True when a tensor is left out of the output because the time-feature cache replaces it.
@@ -70,6 +72,7 @@ public final class ModelQuantizer {
         for (layer, pick) in zip(measurements, picks) { choices[layer.layer] = layer.candidates[pick].choice }
         let settings = [JSONMember("allocator", .string(options.allocator.rawValue)), JSONMember("sensitivity", "weight"),
                         JSONMember("eta", .double(options.eta)), JSONMember("target_bits", .double(options.bits))]
+            + (options.importance.map { [JSONMember("importance", .string($0))] } ?? [])
         return QuantizationPlan(choices: choices, origin: "allocated", cacheTimesteps: cacheTimesteps,
                                 measurements: Dictionary(uniqueKeysWithValues: measurements.map { ($0.layer, $0) }),
                                 settings: settings)
@@ -107,6 +110,7 @@ public final class ModelQuantizer {
         var done = 0
         return try planned.map { tensor in
             let weights = try LayerQuantizer.weights(of: tensor, in: checkpoint)
+            let importance = try self.importance?.weights(for: tensor)
             // In order of bits, grid before palette, so each palette starts from the grid at its bits and only one
             // grid result is alive at a time. Grids are searched from the abs-max start alone: a bound on the error
             // of the default search, which also tries that start, at little more than half its cost.
@@ -125,13 +129,15 @@ public final class ModelQuantizer {
                 case .raw:
                     distortion = LayerQuantizer.rawDistortion(weights)
                 case .grid:
-                    let result = try LayerQuantizer.quantize(weights, tensor: tensor, choice: choice, startFactors: [1])
+                    let result = try LayerQuantizer.quantize(weights, tensor: tensor, choice: choice, importance: importance,
+                                                             startFactors: [1])
                     if choice.groupSize == nil { grid = result }
                     signal = result.signal
-                    distortion = result.error
+                    distortion = LayerQuantizer.distortion(of: result)
                 case .palette:
                     let start = grid.flatMap { $0.levels == choice.levels ? $0 : nil }
-                    distortion = try LayerQuantizer.quantize(weights, tensor: tensor, choice: choice, startFactors: [1], start: start).error
+                    distortion = LayerQuantizer.distortion(of: try LayerQuantizer.quantize(
+                        weights, tensor: tensor, choice: choice, importance: importance, startFactors: [1], start: start))
                 }
                 measured.append((index, LayerMeasurement.Candidate(choice: choice, bits: choice.accountedBits(rows: tensor.rows, columns: tensor.columns),
                                                                    distortion: distortion)))
@@ -164,7 +170,8 @@ public final class ModelQuantizer {
             case .allocated, .time: choice = tensor.layer.flatMap { plan.choices[$0] }
             case .kept: choice = nil
             }
-            let (entry, row) = try LayerWriter.write(tensor, choice: choice, from: checkpoint, keptType: options.keptType, to: writer)
+            let (entry, row) = try LayerWriter.write(tensor, choice: choice, importance: try importance?.weights(for: tensor),
+                                                     from: checkpoint, keptType: options.keptType, to: writer)
             entries.append(entry)
             rows.append(row)
         }

@@ -15,6 +15,8 @@ public struct QuantizationOptions: Sendable {
     public var only: String?
     /// Rename the UNet's tensors in the output.
     public var names: NamingScheme?
+    /// A file of per-layer importance weights (see `ImportanceFile`); nil weighs every weight's error alike.
+    public var importance: String?
     /// Element type of kept floating-point tensors (biases, norms, non-UNet parts).
     public var keptType: TargetDType = .f16
 
