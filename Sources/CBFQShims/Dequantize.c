@@ -1,6 +1,7 @@
 /* Lookup-table dequantizer: packed fields → codes (CodeTables.h) → values through a per-row table of L floats.
  * The AVX2 kernels move table entries (permutes, gathers) and do the scalar kernels' multiplies and adds lane by lane,
  * so both give the same bits. */
+#include "CPUFeatures.h"
 #include "CodeTables.h"
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -45,14 +46,6 @@ static void lookup_scalar(const float *table, const uint8_t *codes, float *value
 }
 
 #if defined(__x86_64__)
-static int has_avx2(void) {
-    static int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx2");
-    }
-    return cached;
-}
 
 /* Table entries for 8 codes: one permute for L <= 8; for L <= 32 permutes of 8-entry slices blended on bits 3 and 4;
  * else a gather. */
@@ -172,10 +165,7 @@ ptrdiff_t bfq_dequantize_rows(const bfq_dequant_job *job, const uint8_t *packed,
     const struct bfq_code_tables *t = job->tables;
     const size_t columns = job->columns, chunk = bfq_chunk_codes(t);
     const int per_group = !job->palette && job->group_size < columns;
-    int vectorized = job->vectorized;
-#if defined(__x86_64__)
-    vectorized = vectorized && has_avx2();
-#endif
+    const int vectorized = bfq_use_avx2(job->vectorized);
     float table[TABLE_SLOTS] = {0};
     uint8_t codes[BFQ_CHUNK_CODES + BFQ_CODE_SLACK];
     float buffer[BFQ_CHUNK_CODES];

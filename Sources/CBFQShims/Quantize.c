@@ -1,5 +1,6 @@
 /* Quantizer kernels (BFQQuantize.h). The AVX2 functions do the scalar functions' f32 and f64 operations lane by lane
  * and keep the same 8 f64 accumulator lanes (element i of a segment in lane i % 8), so both give the same bits. */
+#include "CPUFeatures.h"
 #include "BFQQuantize.h"
 #include "CBFQShims.h"
 #include <math.h>
@@ -67,14 +68,6 @@ static void final_scalar(const float *w, const float *h, size_t i, size_t n, flo
 }
 
 #if defined(__x86_64__)
-static int has_avx2(void) {
-    static int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx2");
-    }
-    return cached;
-}
 
 #define LO(v) _mm256_cvtps_pd(_mm256_castps256_ps128(v))
 #define HI(v) _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))
@@ -258,15 +251,17 @@ static void visit(visited_set *set, float s, double value, int64_t left) {
  * (or a prefix of it), so it ends no lower than that start did and cannot win (ties go to the earlier start).
  * Returns 0 when no start is usable. */
 static float best_scale(const bfq_grid_params *p, const float *w, const float *h, size_t n, float absmax,
-                        double wsignal, visited_set *visited) {
+                        double signal, double wsignal, visited_set *visited) {
     const float qmin = (float)-p->half, qmax = (float)p->qmax, s0 = absmax / (float)p->half;
     const int64_t rounds = p->max_iterations;
     float best = 0;
     double best_value = INFINITY;
     int found = 0;
     visited->count = 0;
-    for (size_t f = 0; f < p->factor_count; f++) {
-        float s = s0 * p->factors[f], next;
+    const size_t starts = p->factor_count + (p->rms_clip > 0);
+    for (size_t f = 0; f < starts; f++) {
+        float s = f < p->factor_count ? s0 * p->factors[f] : ((float)sqrt(signal / (double)n) * p->rms_clip) / (float)p->half;
+        float next;
         if (!(isfinite(s) && s > 0)) continue;
         const ptrdiff_t seen = find_visited(visited, s);
         if (seen >= 0 && visited->left[seen] >= rounds) continue;
@@ -296,12 +291,7 @@ static float best_scale(const bfq_grid_params *p, const float *w, const float *h
 
 void bfq_grid_quantize_row(const bfq_grid_params *p, const float *w, const float *h, size_t n, uint16_t *codes,
                            float *scales, bfq_row_error *result) {
-    int vectorized = p->vectorized;
-#if defined(__x86_64__)
-    vectorized = vectorized && has_avx2();
-#else
-    vectorized = 0;
-#endif
+    const int vectorized = bfq_use_avx2(p->vectorized);
     bfq_grid_params params = *p;
     params.vectorized = vectorized;
     visited_set visited;
@@ -312,7 +302,7 @@ void bfq_grid_quantize_row(const bfq_grid_params *p, const float *w, const float
         const float *x = w + start, *hx = h ? h + start : NULL;
         double signal, wsignal, err[LANES] = {0}, werr[LANES] = {0};
         const float absmax = stats(x, hx, count, &signal, &wsignal, vectorized);
-        const float s = absmax > 0 ? stored_scale(best_scale(&params, x, hx, count, absmax, wsignal, &visited),
+        const float s = absmax > 0 ? stored_scale(best_scale(&params, x, hx, count, absmax, signal, wsignal, &visited),
                                                   p->f16_scales) : 0.0f;
 #if defined(__x86_64__)
         if (vectorized) final_avx2(x, hx, count, s, qmin, qmax, p->half, codes + start, err, werr);
@@ -467,12 +457,7 @@ static void lloyd(double *c, uint32_t levels, uint32_t rounds, const double *cen
 
 void bfq_palette_quantize_row(const bfq_palette_params *p, const float *w, const float *h, size_t n, float scale,
                               float *entries, uint16_t *codes, bfq_row_error *result) {
-    int vectorized = p->vectorized;
-#if defined(__x86_64__)
-    vectorized = vectorized && has_avx2();
-#else
-    vectorized = 0;
-#endif
+    const int vectorized = bfq_use_avx2(p->vectorized);
     const uint32_t levels = p->levels, half = levels / 2;
     double c[MAX_LEVELS];
     for (uint32_t k = 0; k < levels; k++) c[k] = (double)(scale * (float)((int32_t)k - (int32_t)half) + 0.0f);

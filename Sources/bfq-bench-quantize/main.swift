@@ -9,8 +9,9 @@
 // --row-multiple N keeps only tensors whose rows hold a multiple of N weights (256: those llama.cpp's K-quants take);
 // --only NAME only the tensor of that name.
 // Settings per b: absmax (rounding at the abs-max scale), alt (the paper: alternating optimisation from the abs-max
-// start), default (bfq's default starts), multi6 (six starts), palette (per-row lookup tables, from the default grid),
-// g64 and g128 (default grid with a scale per 64 or 128 weights of a row).
+// start), alt+rms (from the abs-max and the RMS starts), default (bfq's default starts), multi6+rms (six abs-max
+// starts and the RMS start), palette (per-row lookup tables, from the default grid), g64 and g128 (default grid with a
+// scale per 64 or 128 weights of a row).
 import BFQCore
 import Foundation
 #if canImport(Glibc)
@@ -61,7 +62,7 @@ let layers = checkpoint.tensors.filter {
     ($0.shape.count == 2 || $0.shape.count == 4) && $0.dtype.isFloatingPoint && ($0.elementCount / max($0.shape[0], 1)) % rowMultiple == 0
         && (only == nil || $0.name == only)
 }
-let names = ["absmax", "alt", "default", "multi6", "palette", "g64", "g128"]
+let names = ["absmax", "alt", "alt+rms", "default", "multi6+rms", "palette", "g64", "g128"]
 var tallies = [String: Tally]()
 for layer in layers {
     let count = layer.elementCount
@@ -76,12 +77,14 @@ for layer in layers {
             let start = cpuSeconds()
             let result: QuantizationResult
             switch name {
-            case "absmax": result = try GridQuantizer(bits: b, maxIterations: 0, startFactors: [1]).quantize(weights, rows: rows, columns: columns)
-            case "alt": result = try GridQuantizer(bits: b, startFactors: [1]).quantize(weights, rows: rows, columns: columns)
+            case "absmax":
+                result = try GridQuantizer(bits: b, maxIterations: 0, startFactors: [1], rmsStart: false).quantize(weights, rows: rows, columns: columns)
+            case "alt": result = try GridQuantizer(bits: b, startFactors: [1], rmsStart: false).quantize(weights, rows: rows, columns: columns)
+            case "alt+rms": result = try GridQuantizer(bits: b, startFactors: [1]).quantize(weights, rows: rows, columns: columns)
             case "default":
                 result = try GridQuantizer(bits: b).quantize(weights, rows: rows, columns: columns)
                 grid = result
-            case "multi6":
+            case "multi6+rms":
                 result = try GridQuantizer(bits: b, startFactors: [1, 0.9, 0.8, 0.7, 0.6, 0.5]).quantize(weights, rows: rows, columns: columns)
             case "palette": result = try PaletteQuantizer(bits: b).quantize(weights, rows: rows, columns: columns, start: grid)
             case "g64": result = try GridQuantizer(bits: b, groupSize: 64).quantize(weights, rows: rows, columns: columns)

@@ -73,14 +73,17 @@ final class GridQuantizerTests: XCTestCase {
     /// The script's GRID_CONFIGS.
     private static let configs: [String: GridQuantizer] = {
         func q(_ bits: Int, _ grid: GridQuantizer.Grid = .balanced, _ scale: GridQuantizer.ScaleType = .f16,
-               group: Int? = nil, iterations: Int = 10, factors: [Float] = factors) -> GridQuantizer {
-            try! GridQuantizer(bits: bits, grid: grid, maxIterations: iterations, startFactors: factors,
+               group: Int? = nil, iterations: Int = 10, factors: [Float] = factors, rms: Bool = false) -> GridQuantizer {
+            try! GridQuantizer(bits: bits, grid: grid, maxIterations: iterations, startFactors: factors, rmsStart: rms,
                                groupSize: group, scaleType: scale)
         }
         return ["b1.balanced": q(1), "b2.balanced": q(2), "b3.balanced": q(3), "b4.balanced": q(4), "b8.balanced": q(8),
                 "b2.plain": q(2, .plain), "b1.plain": q(1, .plain), "b3.balanced.f32": q(3, .balanced, .f32),
                 "b2.balanced.g32": q(2, group: 32), "b4.balanced.f32.g32": q(4, .balanced, .f32, group: 32),
-                "b2.balanced.absmax": q(2, iterations: 0, factors: [1])]
+                "b2.balanced.absmax": q(2, iterations: 0, factors: [1]),
+                "b1.balanced.rms": q(1, factors: [1, 0.8], rms: true), "b3.balanced.rms": q(3, factors: [1, 0.8], rms: true),
+                "b2.balanced.g32.rms": q(2, group: 32, factors: [1], rms: true),
+                "b2.plain.rms": q(2, .plain, .f32, factors: [1], rms: true)]
     }()
 
     // MARK: - Against numpy
@@ -104,17 +107,18 @@ final class GridQuantizerTests: XCTestCase {
 
     // MARK: - Properties
 
-    /// Abs-max only, alternating from abs-max, multi-start: the objective never rises along that chain, so with f32
-    /// scales neither does the error beyond the f32 rounding of s x q; alternating optimisation and extra starts must
-    /// each actually help somewhere.
+    /// Abs-max only, alternating from abs-max, multi-start, plus the RMS start: the objective never rises along that
+    /// chain, so with f32 scales neither does the error beyond the f32 rounding of s x q; alternating optimisation,
+    /// extra starts and the RMS start must each actually help somewhere.
     func testRefinementNeverWorsens() throws {
         let fixture = try QuantizerFixture()
-        var improved = (alternating: false, multiStart: false)
+        var improved = (alternating: false, multiStart: false, rms: false)
         for name in QuantizerFixture.cases {
             let (w, rows, columns, _) = try fixture.weights(name)
             for bits in 1 ... 4 {
-                let quantizers = [try GridQuantizer(bits: bits, maxIterations: 0, startFactors: [1], scaleType: .f32),
-                                  try GridQuantizer(bits: bits, startFactors: [1], scaleType: .f32),
+                let quantizers = [try GridQuantizer(bits: bits, maxIterations: 0, startFactors: [1], rmsStart: false, scaleType: .f32),
+                                  try GridQuantizer(bits: bits, startFactors: [1], rmsStart: false, scaleType: .f32),
+                                  try GridQuantizer(bits: bits, startFactors: Self.factors, rmsStart: false, scaleType: .f32),
                                   try GridQuantizer(bits: bits, startFactors: Self.factors, scaleType: .f32)]
                 let results = try quantizers.map { try $0.quantize(w, rows: rows, columns: columns) }
                 for (earlier, later) in zip(results, results.dropFirst()) {
@@ -126,10 +130,37 @@ final class GridQuantizerTests: XCTestCase {
                 }
                 improved.alternating = improved.alternating || results[1].error < results[0].error * 0.99
                 improved.multiStart = improved.multiStart || results[2].error < results[1].error * 0.99
+                let withRMS = try GridQuantizer(bits: bits, startFactors: [1], scaleType: .f32).quantize(w, rows: rows, columns: columns)
+                XCTAssertLessThanOrEqual(withRMS.error, results[1].error * (1 + 1e-5), "\(name) b\(bits)")
+                improved.rms = improved.rms || withRMS.error < results[1].error * 0.99
             }
         }
+        XCTAssertTrue(improved.rms, "the RMS start never lowered the error by 1%")
         XCTAssertTrue(improved.alternating, "alternating optimisation never lowered the error by 1%")
         XCTAssertTrue(improved.multiStart, "extra starts never lowered the error by 1%")
+    }
+
+    /// A Gaussian row with 1% of its weights x10 at 1 bit: from abs-max starts the search stops far from the best
+    /// scale (the outliers hold the scale up and most weights code as 0); the RMS start reaches the best scale a fine
+    /// scan finds.
+    func testRMSStartEscapesTheOutlierTrap() throws {
+        var random = SeededGenerator(seed: 11)
+        var weights = (0 ..< 4096).map { _ in gaussian(&random) }
+        for i in stride(from: 37, to: weights.count, by: 100) { weights[i] *= 10 }
+        let signal = weights.reduce(0.0) { $0 + Double($1) * Double($1) }
+        let scanned = (1 ... 3000).map { k -> Double in
+            let s = Float(k) * 0.01
+            return weights.reduce(0.0) { total, w in
+                let d = Double(w) - Double(s * min(max((w / s).rounded(.toNearestOrEven), -1), 1))
+                return total + d * d
+            }
+        }.min()!
+        let best = 10 * log10(signal / scanned)
+        let absmax = try GridQuantizer(bits: 1, startFactors: Self.factors, rmsStart: false, scaleType: .f32)
+            .quantize(weights, rows: 1, columns: 4096)
+        let rms = try GridQuantizer(bits: 1, scaleType: .f32).quantize(weights, rows: 1, columns: 4096)
+        XCTAssertLessThan(absmax.sqnr, best - 0.5)
+        XCTAssertGreaterThan(rms.sqnr, best - 0.05)
     }
 
     /// Codes packed by CodePacker and decoded by Dequantizer give values whose squared error is the reported one,
@@ -235,7 +266,7 @@ final class GridQuantizerTests: XCTestCase {
     /// Exact halves round to even (as numpy's rint and torch.round): at s = 0.5, 0.25 / s = 0.5 gives q = 0 and
     /// 0.75 / s = 1.5 gives q = 2; -0.25 gives q = -0 (code 2), and the largest |w| maps to the top level.
     func testHalvesRoundToEven() throws {
-        let quantizer = try GridQuantizer(bits: 2, maxIterations: 0, startFactors: [1])
+        let quantizer = try GridQuantizer(bits: 2, maxIterations: 0, startFactors: [1], rmsStart: false)
         let result = try quantizer.quantize([1.0, 0.25, 0.75, -0.25, -0.75, -1.0], rows: 1, columns: 6)
         XCTAssertEqual(result.values, .grid(scales: [0.5]))
         XCTAssertEqual(result.codes, [4, 2, 4, 2, 0, 0])
@@ -244,12 +275,12 @@ final class GridQuantizerTests: XCTestCase {
     /// f16 storage: a scale above 65504 is stored as 65504 and the codes and error are those of 65504; f32 keeps it.
     func testF16ScaleClampedAndConsistent() throws {
         let weights: [Float] = [300_000, -150_000, 70_000, 0]
-        let f16 = try GridQuantizer(bits: 2, maxIterations: 0, startFactors: [1]).quantize(weights, rows: 1, columns: 4)
+        let f16 = try GridQuantizer(bits: 2, maxIterations: 0, startFactors: [1], rmsStart: false).quantize(weights, rows: 1, columns: 4)
         XCTAssertEqual(f16.values, .grid(scales: [65504]))
         XCTAssertEqual(f16.codes, [4, 0, 3, 2]) // 300000 / 65504 = 4.6 clips to 2; -2.29 -> -2; 1.07 -> 1
         let expected = laneSum(zip(weights, [131_008, -131_008, 65504, 0] as [Float]).map { Double($0 - $1) * Double($0 - $1) })
         XCTAssertEqual(f16.rowErrors, [expected])
-        let f32 = try GridQuantizer(bits: 2, maxIterations: 0, startFactors: [1], scaleType: .f32)
+        let f32 = try GridQuantizer(bits: 2, maxIterations: 0, startFactors: [1], rmsStart: false, scaleType: .f32)
             .quantize(weights, rows: 1, columns: 4)
         XCTAssertEqual(f32.values, .grid(scales: [150_000]))
     }

@@ -9,8 +9,9 @@ Sources/CBFQShims/Quantize.c). Needs numpy only; seeded. Developers run it; CI o
 Arithmetic, the kernels' operation for operation (so results agree bit for bit):
 - every f64 sum over a segment (a row, or a group of a row) keeps 8 lanes, element i in lane i % 8, each lane summed
   in element order from +0, combined as ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)) (`lanesum`);
-- grid, per segment: s0 = f32(max|w| / 2^(b-1)); for each start factor, s = f32(s0 * f32(factor)) (skipped when 0 or
-  not finite); a pass at s gives q = clip(rint(f32(w / s)), qmin, qmax), num = sum (h w) q, den = sum h (q q),
+- grid, per segment: s0 = f32(max|w| / 2^(b-1)); starts: for each start factor, s = f32(s0 * f32(factor)), then, with
+  the RMS start, s = f32(f32(f32(sqrt(signal / n)) * f32(c_b)) / 2^(b-1)) (signal = sum w w, n the segment's length,
+  c_b = RMS_CLIP); a start is skipped when 0 or not finite; a pass at s gives q = clip(rint(f32(w / s)), qmin, qmax), num = sum (h w) q, den = sum h (q q),
   the objective E = W - 2 s num + s^2 den (W = sum h (w w); h = 1 without importance) and the next scale
   f32(num / den) (none unless den > 0 and it is finite and > 0); the next scale replaces s while its E is strictly
   lower, at most 10 times; the start with the strictly lowest E wins (ties to the earlier); no usable start: s = 0.
@@ -19,7 +20,7 @@ Arithmetic, the kernels' operation for operation (so results agree bit for bit):
   d = f64(w) - f64(w'); signal = sum w w. A row's error and signal: its segments', added in order from 0.
   (The kernel also skips passes whose outcome an earlier start already fixed; this plain search must agree.)
 - palette, per row, L = 2^b + 1: entries c_k = f64(f32(f32(s * (k - 2^(b-1))) + 0)), s the row's grid scale (grid at b
-  bits, balanced, same starts, f32 scales); lo, hi = min, max of the row; 2048 bins: t = f32(f32(w - lo) * inv),
+  bits, balanced, same starts and the RMS start, f32 scales); lo, hi = min, max of the row; 2048 bins: t = f32(f32(w - lo) * inv),
   inv = f32(2048 / (f64(hi) - f64(lo))) (0 when hi = lo), bin = min(int(t), 2047); per bin sum of h (or 1) and of h w,
   in element order, then prefix sums; centres lo + (j + 0.5) * ((hi - lo) / 2048) in f64; up to 10 Lloyd rounds: edge
   k = number of centres <= (c_k + c_{k+1}) / 2, entry k = (PS[e_k] - PS[e_{k-1}]) / (PW[e_k] - PW[e_{k-1}]) when that
@@ -44,19 +45,25 @@ FACTORS = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5]
 ITERATIONS = 10
 BINS = 2048
 F16_MAX = 65504.0
-# name: (bits, grid, scale type, group size or None, iterations, start factors)
+# The clipping points c_b (in standard deviations) of GridQuantizer.rmsClip, b = 1...8.
+RMS_CLIP = [1.224, 1.686, 2.135, 2.551, 2.933, 3.286, 3.615, 3.924]
+# name: (bits, grid, scale type, group size or None, iterations, start factors, RMS start)
 GRID_CONFIGS = {
-    "b1.balanced": (1, "balanced", "f16", None, ITERATIONS, FACTORS),
-    "b2.balanced": (2, "balanced", "f16", None, ITERATIONS, FACTORS),
-    "b3.balanced": (3, "balanced", "f16", None, ITERATIONS, FACTORS),
-    "b4.balanced": (4, "balanced", "f16", None, ITERATIONS, FACTORS),
-    "b8.balanced": (8, "balanced", "f16", None, ITERATIONS, FACTORS),
-    "b2.plain": (2, "plain", "f16", None, ITERATIONS, FACTORS),
-    "b1.plain": (1, "plain", "f16", None, ITERATIONS, FACTORS),
-    "b3.balanced.f32": (3, "balanced", "f32", None, ITERATIONS, FACTORS),
-    "b2.balanced.g32": (2, "balanced", "f16", 32, ITERATIONS, FACTORS),
-    "b4.balanced.f32.g32": (4, "balanced", "f32", 32, ITERATIONS, FACTORS),
-    "b2.balanced.absmax": (2, "balanced", "f16", None, 0, [1.0]),
+    "b1.balanced": (1, "balanced", "f16", None, ITERATIONS, FACTORS, False),
+    "b2.balanced": (2, "balanced", "f16", None, ITERATIONS, FACTORS, False),
+    "b3.balanced": (3, "balanced", "f16", None, ITERATIONS, FACTORS, False),
+    "b4.balanced": (4, "balanced", "f16", None, ITERATIONS, FACTORS, False),
+    "b8.balanced": (8, "balanced", "f16", None, ITERATIONS, FACTORS, False),
+    "b2.plain": (2, "plain", "f16", None, ITERATIONS, FACTORS, False),
+    "b1.plain": (1, "plain", "f16", None, ITERATIONS, FACTORS, False),
+    "b3.balanced.f32": (3, "balanced", "f32", None, ITERATIONS, FACTORS, False),
+    "b2.balanced.g32": (2, "balanced", "f16", 32, ITERATIONS, FACTORS, False),
+    "b4.balanced.f32.g32": (4, "balanced", "f32", 32, ITERATIONS, FACTORS, False),
+    "b2.balanced.absmax": (2, "balanced", "f16", None, 0, [1.0], False),
+    "b1.balanced.rms": (1, "balanced", "f16", None, ITERATIONS, [1.0, 0.8], True),
+    "b3.balanced.rms": (3, "balanced", "f16", None, ITERATIONS, [1.0, 0.8], True),
+    "b2.balanced.g32.rms": (2, "balanced", "f16", 32, ITERATIONS, [1.0], True),
+    "b2.plain.rms": (2, "plain", "f32", None, ITERATIONS, [1.0], True),
 }
 PALETTE_BITS = [1, 2, 3, 8]
 
@@ -86,7 +93,7 @@ def errors(w, h, decoded):
     return lanesum(dd), lanesum(dd if h is None else h.astype(np.float64) * dd)
 
 
-def grid_segment(w, h, bits, grid, scale_type, iterations, factors):
+def grid_segment(w, h, bits, grid, scale_type, iterations, factors, rms):
     half = 1 << (bits - 1)
     qmin, qmax = f32(-half), f32(half if grid == "balanced" else half - 1)
     w64 = w.astype(np.float64)
@@ -115,8 +122,10 @@ def grid_segment(w, h, bits, grid, scale_type, iterations, factors):
     absmax = f32(np.max(np.abs(w)))
     s0 = f32(absmax / f32(half))
     best, best_value = f32(0), None
-    for factor in factors:
-        s = f32(s0 * f32(factor))
+    starts = [f32(s0 * f32(factor)) for factor in factors]
+    if rms:
+        starts.append(f32(f32(f32(np.sqrt(signal / w.size)) * f32(RMS_CLIP[bits - 1])) / f32(half)))
+    for s in starts:
         if not (np.isfinite(s) and s > 0):
             continue
         value, nxt = search(s)
@@ -136,7 +145,7 @@ def grid_segment(w, h, bits, grid, scale_type, iterations, factors):
     return codes, s, err, werr, signal
 
 
-def grid_quantize(w, h, bits, grid, scale_type, group, iterations, factors):
+def grid_quantize(w, h, bits, grid, scale_type, group, iterations, factors, rms):
     rows, cols = w.shape
     g = group or cols
     codes = np.zeros(w.shape, dtype=np.uint16)
@@ -145,7 +154,7 @@ def grid_quantize(w, h, bits, grid, scale_type, group, iterations, factors):
         row_scales, err, werr, sig = [], 0.0, 0.0, 0.0
         for start in range(0, cols, g):
             hs = None if h is None else h[start:start + g]
-            c, s, e, we, si = grid_segment(w[r, start:start + g], hs, bits, grid, scale_type, iterations, factors)
+            c, s, e, we, si = grid_segment(w[r, start:start + g], hs, bits, grid, scale_type, iterations, factors, rms)
             codes[r, start:start + g] = c
             row_scales.append(s)
             err, werr, sig = err + e, werr + we, sig + si
@@ -195,7 +204,7 @@ def palette_row(w, h, bits, scale):
 
 
 def palette_quantize(w, h, bits):
-    _, scales, _, _, _ = grid_quantize(w, h, bits, "balanced", "f32", None, ITERATIONS, FACTORS)
+    _, scales, _, _, _ = grid_quantize(w, h, bits, "balanced", "f32", None, ITERATIONS, FACTORS, True)
     rows = [palette_row(w[r], h, bits, scales[r, 0]) for r in range(w.shape[0])]
     return (np.stack([r[0] for r in rows]), np.stack([r[1] for r in rows]), np.array([r[2] for r in rows]),
             np.array([r[3] for r in rows]), np.array([r[4] for r in rows]))

@@ -8,7 +8,9 @@ import Glibc
 /// -2^(b-1)...2^(b-1)-1 (2^b levels), codes c = q + 2^(b-1), decoded as spec/bfq.md section 3.2 says:
 /// w' = f32(f32(s x q) + 0).
 ///
-/// Per row or group, for each start scale s = f32(f32(max|w| / 2^(b-1)) x factor) (`startFactors`, in order), one
+/// Per row or group, for each start scale s = f32(f32(max|w| / 2^(b-1)) x factor) (`startFactors`, in order), and
+/// then, with `rmsStart`, s = f32(f32(f32(rms) x c_b) / 2^(b-1)) (rms = sqrt(sum w^2 / n); c_b the clipping point, in
+/// standard deviations, of the uniform quantizer with 2^b + 1 levels that is optimal for a Gaussian: `rmsClip`), one
 /// pass over the weights gives q = clip(rint(f32(w / s))) (half to even), the closed-form objective
 /// E(s) = sum h w^2 - 2 s sum h w q + s^2 sum h q^2 and the least-squares scale s' = f32(<w, q>_h / <q, q>_h) (h = 1
 /// without importance weights); s' replaces s while E strictly falls, at most `maxIterations` times. The start with the
@@ -21,7 +23,12 @@ import Glibc
 /// scalar, same bits) does the work; `tools/testdata/quantizer_cases.py` repeats its arithmetic in numpy and the tests
 /// require identical codes, scales and errors. Rows run in parallel; the output is the same for any thread count.
 ///
-/// Default starts (`defaultStartFactors(bits:)`): [1, 0.8] at every b. Measured with `bfq-bench-quantize` on every
+/// Why the RMS start: on heavy-tailed rows the abs-max scale sits far out in the tail, and the alternating
+/// optimisation from it stops in a local optimum that codes nearly every weight as 0 (a Gaussian with 1% of its
+/// weights x10, 4096 x 4096, at b = 1: 2.3 dB from abs-max starts); a start placed by the spread of the row
+/// escapes it (see the README's quality tables for the gains).
+///
+/// Default starts (`defaultStartFactors(bits:)`): [1, 0.8] at every b, then the RMS start. Measured with `bfq-bench-quantize` on every
 /// conv and linear weight of the SD-v1.5-shaped benchmark (282 tensors, 859M weights, balanced grid, f16 scales,
 /// 10 rounds), total SQNR in dB for starts [1] / [1, 0.8] / [1, 0.85, 0.7] / [1, 0.9 ... 0.5]: b1 4.48 / 4.73 / 4.81 /
 /// 4.98; b4 13.25 / 13.40 / 13.47 / 13.56; b6 21.93 / 22.15 / 22.23 / 22.29, at about 3.6 / 6.2 / 8.8 / 17 ns of
@@ -49,6 +56,8 @@ public struct GridQuantizer: Sendable {
     public let maxIterations: Int
     /// Multipliers of the abs-max scale tried as starts; [1] is the paper's single abs-max start.
     public let startFactors: [Float]
+    /// Whether a start placed by the row's RMS follows the abs-max ones.
+    public let rmsStart: Bool
     /// Columns per scale (`QuantizedValues.groupSizes`), or nil for one scale per row.
     public let groupSize: Int?
     public let scaleType: ScaleType
@@ -62,9 +71,13 @@ public struct GridQuantizer: Sendable {
     /// The starts used when none are given: the abs-max scale and 0.8 of it, at every bit width (see above).
     public static func defaultStartFactors(bits: Int) -> [Float] { [1, 0.8] }
 
+    /// c_b for b = 1...8: the clipping point (in standard deviations) of the MSE-optimal uniform quantizer with
+    /// 2^b + 1 levels for a Gaussian (numerical minimisation; 1.224 for 3 levels, as Max 1960 tabulates).
+    public static let rmsClip: [Float] = [1.224, 1.686, 2.135, 2.551, 2.933, 3.286, 3.615, 3.924]
+
     /// `startFactors` nil means `defaultStartFactors(bits:)`.
     public init(bits: Int, grid: Grid = .balanced, maxIterations: Int = 10, startFactors: [Float]? = nil,
-                groupSize: Int? = nil, scaleType: ScaleType = .f16) throws {
+                rmsStart: Bool = true, groupSize: Int? = nil, scaleType: ScaleType = .f16) throws {
         guard (1 ... 8).contains(bits) else { throw QuantizerError.bitsOutOfRange(bits) }
         guard (0 ... RowQuantization.maxIterations).contains(maxIterations) else {
             throw QuantizerError.invalidIterations(maxIterations)
@@ -77,7 +90,7 @@ public struct GridQuantizer: Sendable {
             throw QuantizerError.groupSizeOutOfRange(groupSize)
         }
         (self.bits, self.grid, self.maxIterations) = (bits, grid, maxIterations)
-        (self.startFactors, self.groupSize, self.scaleType) = (startFactors, groupSize, scaleType)
+        (self.startFactors, self.rmsStart, self.groupSize, self.scaleType) = (startFactors, rmsStart, groupSize, scaleType)
     }
 
     /// 2^b + 1 (balanced) or 2^b (plain).
@@ -100,7 +113,8 @@ public struct GridQuantizer: Sendable {
         return startFactors.withUnsafeBufferPointer { factors in
             var params = bfq_grid_params(half: Int32(half), qmax: Int32(grid == .balanced ? half : half - 1),
                                          max_iterations: UInt32(maxIterations), factors: factors.baseAddress,
-                                         factor_count: factors.count, group_size: group,
+                                         factor_count: factors.count, rms_clip: rmsStart ? Self.rmsClip[bits - 1] : 0,
+                                         group_size: group,
                                          f16_scales: scaleType == .f16 ? 1 : 0, vectorized: vectorized ? 1 : 0)
             return run.run(weights, importance: importance, parallel: parallel, levels: levels,
                            parameterType: scaleType.dtype,

@@ -20,6 +20,7 @@ typedef struct bfq_grid_params {
     uint32_t max_iterations;    /// least-squares rounds per start
     const float *factors;       /// start scales: factors x abs-max / half, tried in order
     size_t factor_count;
+    float rms_clip;             /// > 0: one more start, last: f32(f32(rms) x rms_clip) / half, rms = sqrt(signal / n)
     size_t group_size;          /// columns per scale (the row length for one scale per row)
     int f16_scales;             /// 1: each final scale is rounded to f16 and the codes re-derived with it
     int vectorized;             /// 0 forces the scalar kernels
