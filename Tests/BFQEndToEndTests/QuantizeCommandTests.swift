@@ -71,6 +71,20 @@ final class QuantizeCommandTests: XCTestCase {
         XCTAssertEqual(manifests[1].plan?["origin"], .string(plan))
     }
 
+    func testCachedTimeFeaturesVerifyAgainstTheSource() throws {
+        let output = try BFQProcess.temporaryDirectory() + "/q.bfq"
+        let run = try BFQProcess.run(["quantize", diffusersCheckpoint, output, "--plan", "uniform:3", "--cache-timesteps", "1,501,981"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertTrue(run.stdout.contains("time-feature cache: 3 timesteps"), run.stdout)
+        let verify = try BFQProcess.run(["verify", output, "--against", diffusersCheckpoint])
+        XCTAssertEqual(verify.status, 0, verify.stdout + verify.stderr)
+        XCTAssertTrue(verify.stdout.contains("48 source tensors (time embedding, time_emb_proj) are replaced by the time-feature cache"),
+                      verify.stdout)
+        let manifest = try ContainerReader(try MappedFile(path: output)).manifest
+        XCTAssertEqual(manifest.timeFeatures?.layers.first?.name, "down_blocks.0.resnets.0.time_emb_proj")
+        XCTAssertEqual(manifest.plan?["cache_timesteps"], .array([1, 501, 981]))
+    }
+
     func testBadPlansBudgetsAndInputsAreOneLineAndLeaveNoOutput() throws {
         let directory = try BFQProcess.temporaryDirectory()
         let plan = directory + "/bad.json"

@@ -8,6 +8,8 @@ public struct ContainerVerification: Sendable {
     public let comparison: CheckpointComparison?
     /// Parameters of the source, for size ratios.
     public let sourceParameters: Int?
+    /// Source tensors the file's time-feature cache replaces (time-embedding MLP, each time_emb_proj): absent by design.
+    public let cachedTensors: Int
 
     /// Opens `path` (invariants 1 to 11), reads every section (invariants 12, 13) and, with `source`, decodes every
     /// tensor and compares it with the source's. Throws the first broken invariant.
@@ -29,8 +31,17 @@ public struct ContainerVerification: Sendable {
         fileSize = checkpoint.file.count
         tensorCount = checkpoint.tensors.count
         sectionCount = reader.sections.count
-        comparison = try source.map { try CheckpointComparison($0, checkpoint, matchingNames: true) }
         sourceParameters = source?.parameterCount
+        var source = source
+        var cached = 0
+        if var unet = source, reader.manifest.timeFeatures != nil, let layout = try? QuantizationLayout(unet) {
+            let replaced = Set(layout.tensors.filter { $0.role == .time }.map(\.entry.name))
+            unet.tensors.removeAll { replaced.contains($0.name) }
+            cached = replaced.count
+            source = unet
+        }
+        cachedTensors = cached
+        comparison = try source.map { try CheckpointComparison($0, checkpoint, matchingNames: true) }
     }
 
     /// True when the structure holds and, against a source, both hold the same tensor names and shapes.
@@ -44,6 +55,9 @@ public struct ContainerVerification: Sendable {
             + "and every checksum hold"]
         if let comparison, let sourcePath, let sourceParameters {
             lines.append(comparison.text(firstPath: sourcePath, secondPath: path))
+            if cachedTensors > 0 {
+                lines.append("\(cachedTensors) source tensors (time embedding, time_emb_proj) are replaced by the time-feature cache")
+            }
             let ratio = { (bytes: Int) in Formatting.fixed(Double(bytes * sourceParameters) / Double(max(self.fileSize, 1)), digits: 2) }
             lines.append("size: \(Formatting.grouped(fileSize)) bytes; the source's tensors take \(ratio(2)) times that at fp16, "
                 + "\(ratio(4)) times at fp32")
