@@ -289,7 +289,8 @@ final class GridQuantizerTests: XCTestCase {
         XCTAssertThrowsError(try GridQuantizer(bits: 0))
         XCTAssertThrowsError(try GridQuantizer(bits: 9))
         XCTAssertThrowsError(try GridQuantizer(bits: 2, maxIterations: -1))
-        XCTAssertThrowsError(try GridQuantizer(bits: 2, startFactors: []))
+        XCTAssertThrowsError(try GridQuantizer(bits: 2, startFactors: [], rmsStart: false))
+        XCTAssertNoThrow(try GridQuantizer(bits: 2, startFactors: []))
         XCTAssertThrowsError(try GridQuantizer(bits: 2, startFactors: [0]))
         XCTAssertThrowsError(try GridQuantizer(bits: 2, groupSize: 31)) {
             XCTAssertEqual($0 as? QuantizerError, .groupSizeOutOfRange(31))

@@ -28,12 +28,12 @@ import Glibc
 /// weights x10, 4096 x 4096, at b = 1: 2.3 dB from abs-max starts); a start placed by the spread of the row
 /// escapes it (see the README's quality tables for the gains).
 ///
-/// Default starts (`defaultStartFactors(bits:)`): [1, 0.8] at every b, then the RMS start. Measured with `bfq-bench-quantize` on every
-/// conv and linear weight of the SD-v1.5-shaped benchmark (282 tensors, 859M weights, balanced grid, f16 scales,
-/// 10 rounds), total SQNR in dB for starts [1] / [1, 0.8] / [1, 0.85, 0.7] / [1, 0.9 ... 0.5]: b1 4.48 / 4.73 / 4.81 /
-/// 4.98; b4 13.25 / 13.40 / 13.47 / 13.56; b6 21.93 / 22.15 / 22.23 / 22.29, at about 3.6 / 6.2 / 8.8 / 17 ns of
-/// CPU per weight. The second start buys about half of what six buy, for a third of their time; when every
-/// candidate bit width is measured (bit allocation), pass `startFactors: [1]`.
+/// Default starts (`defaultStartFactors(bits:)`): the abs-max scale, and 0.8 of it from b = 4 on, then the RMS start.
+/// Measured with `bfq-bench-quantize` on every conv and linear weight of the SD-v1.5-shaped benchmark (282 tensors,
+/// 859M weights, f16 scales), total SQNR in dB for abs-max only / abs-max and RMS / [1, 0.8] and RMS / six abs-max
+/// starts and RMS: b1 4.48 / 5.08 / 5.08 / 5.08; b3 10.20 / 10.33 / 10.33 / 10.34; b4 13.25 / 13.42 / 13.48 / 13.58;
+/// b6 21.93 / 21.93 / 22.15 / 22.29, at about 3.8 / 6.3 / 9.2 / 19.5 ns of CPU per weight. Below 4 bits the RMS start
+/// makes the 0.8 start useless; from 4 bits it still adds 0.05 to 0.25 dB.
 public struct GridQuantizer: Sendable {
     public enum Grid: String, Sendable, CaseIterable {
         /// 2^b + 1 levels, q in -2^(b-1)...2^(b-1) (BitsFusion's balance integer).
@@ -54,7 +54,8 @@ public struct GridQuantizer: Sendable {
     public let grid: Grid
     /// Least-squares rescale + requantize rounds per start (the paper's 10); 0 keeps each start's scale.
     public let maxIterations: Int
-    /// Multipliers of the abs-max scale tried as starts; [1] is the paper's single abs-max start.
+    /// Multipliers of the abs-max scale tried as starts; [1] is the paper's single abs-max start; empty (with the RMS
+    /// start) tries the RMS start alone.
     public let startFactors: [Float]
     /// Whether a start placed by the row's RMS follows the abs-max ones.
     public let rmsStart: Bool
@@ -68,8 +69,8 @@ public struct GridQuantizer: Sendable {
     /// False runs the portable scalar kernels; true (unless `BFQ_SCALAR` is set) uses AVX2 when the CPU has it.
     var vectorized = getenv("BFQ_SCALAR") == nil
 
-    /// The starts used when none are given: the abs-max scale and 0.8 of it, at every bit width (see above).
-    public static func defaultStartFactors(bits: Int) -> [Float] { [1, 0.8] }
+    /// The abs-max starts used when none are given: [1] below 4 bits, [1, 0.8] from 4 bits on (see above).
+    public static func defaultStartFactors(bits: Int) -> [Float] { bits < 4 ? [1] : [1, 0.8] }
 
     /// c_b for b = 1...8: the clipping point (in standard deviations) of the MSE-optimal uniform quantizer with
     /// 2^b + 1 levels for a Gaussian (numerical minimisation; 1.224 for 3 levels, as Max 1960 tabulates).
@@ -83,7 +84,7 @@ public struct GridQuantizer: Sendable {
             throw QuantizerError.invalidIterations(maxIterations)
         }
         let startFactors = startFactors ?? Self.defaultStartFactors(bits: bits)
-        guard !startFactors.isEmpty, startFactors.allSatisfy({ $0.isFinite && $0 > 0 }) else {
+        guard !startFactors.isEmpty || rmsStart, startFactors.allSatisfy({ $0.isFinite && $0 > 0 }) else {
             throw QuantizerError.invalidStartFactors(startFactors)
         }
         if let groupSize, !QuantizedValues.groupSizes.contains(groupSize) {

@@ -112,8 +112,8 @@ public final class ModelQuantizer {
             let weights = try LayerQuantizer.weights(of: tensor, in: checkpoint)
             let importance = try self.importance?.weights(for: tensor)
             // In order of bits, grid before palette, so each palette starts from the grid at its bits and only one
-            // grid result is alive at a time. Grids are searched from the abs-max start alone: a bound on the error
-            // of the default search, which also tries that start, at little more than half its cost.
+            // grid result is alive at a time. Grids are searched from the RMS start alone: a bound on the error of
+            // the default search, which also tries that start, at well under half its cost.
             let kinds: [LayerChoice.Kind] = [.grid, .palette, .raw]
             let order = options.candidates.indices.sorted {
                 let (a, b) = (options.candidates[$0], options.candidates[$1])
@@ -130,14 +130,14 @@ public final class ModelQuantizer {
                     distortion = LayerQuantizer.rawDistortion(weights)
                 case .grid:
                     let result = try LayerQuantizer.quantize(weights, tensor: tensor, choice: choice, importance: importance,
-                                                             startFactors: [1])
+                                                             startFactors: [])
                     if choice.groupSize == nil { grid = result }
                     signal = result.signal
                     distortion = LayerQuantizer.distortion(of: result)
                 case .palette:
                     let start = grid.flatMap { $0.levels == choice.levels ? $0 : nil }
                     distortion = LayerQuantizer.distortion(of: try LayerQuantizer.quantize(
-                        weights, tensor: tensor, choice: choice, importance: importance, startFactors: [1], start: start))
+                        weights, tensor: tensor, choice: choice, importance: importance, startFactors: [], start: start))
                 }
                 measured.append((index, LayerMeasurement.Candidate(choice: choice, bits: choice.accountedBits(rows: tensor.rows, columns: tensor.columns),
                                                                    distortion: distortion)))
