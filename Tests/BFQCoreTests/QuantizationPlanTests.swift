@@ -73,4 +73,23 @@ final class QuantizationPlanTests: XCTestCase {
         XCTAssertEqual(LayerChoice.palette(1).accountedBits(rows: 4, columns: 100), log2(3) * 400 + 16 * 4 * 2)
         XCTAssertEqual(LayerChoice.raw16.accountedBits(rows: 4, columns: 100), 6400)
     }
+
+    func testChartDrawsOneBarPerPlannedLayerInUNetOrderWithHeightByBits() throws {
+        let checkpoint = try CheckpointFile.open(TestPaths.path("unet/tiny_unet.ldm.safetensors"))
+        let layout = try QuantizationLayout(checkpoint)
+        var plan = try XCTUnwrap(try QuantizationPlan.builtIn("uniform:2", layers: layout.tensors.filter { $0.role != .kept && $0.isMatrix
+            && $0.layer != "conv_in" && $0.layer != "conv_out" }.compactMap(\.layer)))
+        plan.choices["mid_block.resnets.0.conv1"] = .grid(4)
+        let svg = PlanChart.svg(plan, layout: layout, eta: 0.3)
+        let bars = svg.split(separator: "\n").filter { $0.hasPrefix("<rect") }
+        XCTAssertEqual(bars.count, 280)
+        XCTAssertTrue(bars.first!.contains("<title>time_embedding.linear_1: 2-bit grid"), String(bars.first!))
+        XCTAssertTrue(bars.last!.contains("<title>up_blocks.3.attentions.2.proj_out: 2-bit grid"), String(bars.last!))
+        func height(_ bar: Substring) -> Double {
+            let field = bar.split(separator: " ").first { $0.hasPrefix("height=") }!
+            return Double(field.dropFirst("height=\"".count).dropLast())!
+        }
+        let tall = try XCTUnwrap(bars.first { $0.contains("mid_block.resnets.0.conv1:") })
+        XCTAssertEqual(height(tall), 2 * height(bars.first!), accuracy: 0.1)
+    }
 }

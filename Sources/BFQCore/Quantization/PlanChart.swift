@@ -44,8 +44,8 @@ public enum PlanChart {
                 out.append("<circle cx=\"\(f(left + barWidth * (Double(index) + 0.5)))\" cy=\"\(f(cy))\" r=\"2\" fill=\"#c0392b\"/>")
             }
         }
-        out.append("<text x=\"\(f(left))\" y=\"\(f(top + plotHeight + 20))\">conv_in ... down blocks ... mid block ... up blocks ... conv_out "
-            + "(\(layers.count) layers)</text>")
+        out.append("<text x=\"\(f(left))\" y=\"\(f(top + plotHeight + 20))\">time embedding, down blocks, mid block, up blocks "
+            + "(\(layers.count) planned layers; conv_in and conv_out are fixed at 8 bits)</text>")
         out.append("</svg>")
         return out.joined(separator: "\n") + "\n"
     }
