@@ -93,3 +93,41 @@ final class QuantizationPlanTests: XCTestCase {
         XCTAssertEqual(height(tall), 2 * height(bars.first!), accuracy: 0.1)
     }
 }
+
+/// Plan files from elsewhere: every malformed entry is refused naming the plan and the layer.
+final class PlanFileTests: XCTestCase {
+    private func load(_ text: String) throws -> QuantizationPlan {
+        let path = try TestFiles.temporaryDirectory() + "/plan.json"
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        return try QuantizationPlan.load(path)
+    }
+
+    private func assertRefused(_ text: String, _ reason: String, line: UInt = #line) {
+        XCTAssertThrowsError(try load(text), line: line) { error in
+            guard case let .invalidPlan(_, found)? = error as? QuantizationError else { return XCTFail("\(error)", line: line) }
+            XCTAssertEqual(found, reason, line: line)
+        }
+    }
+
+    func testReadsLayersAndCache() throws {
+        let plan = try load(#"{"format":"bfq-plan","cache_timesteps":[1,21],"layers":[{"name":"a","bits":2},"#
+            + #"{"name":"b","bits":3,"encoding":"palette"},{"name":"c","bits":1,"encoding":"grid","group_size":64},"#
+            + #"{"name":"d","bits":16,"encoding":"raw"}]}"#)
+        XCTAssertEqual(plan.choices, ["a": .grid(2), "b": .palette(3), "c": .grid(1, groupSize: 64), "d": .raw16])
+        XCTAssertEqual(plan.cacheTimesteps, [1, 21])
+    }
+
+    func testMalformedEntriesAreRefused() {
+        assertRefused(#"{"layers":[]}"#, "\"format\" is not \"bfq-plan\"")
+        assertRefused(#"{"format":"bfq-plan"}"#, "\"layers\" is not an array")
+        assertRefused(#"{"format":"bfq-plan","layers":[{"bits":2}]}"#, "layers[0] has no string \"name\"")
+        assertRefused(#"{"format":"bfq-plan","layers":[{"name":"a","bits":2.5}]}"#, "layer a: \"bits\" is not an integer")
+        assertRefused(#"{"format":"bfq-plan","layers":[{"name":"a","bits":9}]}"#, "layer a: 9 bits is not 1...8 (16 for raw)")
+        assertRefused(#"{"format":"bfq-plan","layers":[{"name":"a","bits":2,"encoding":"lut"}]}"#,
+                      "layer a: \"encoding\" must be grid, palette or raw, not \"lut\"")
+        assertRefused(#"{"format":"bfq-plan","layers":[{"name":"a","bits":2,"group_size":16}]}"#,
+                      "layer a: \"group_size\" must be an integer in 32...256 on a grid")
+        assertRefused(#"{"format":"bfq-plan","layers":[{"name":"a","bits":2},{"name":"a","bits":3}]}"#, "layer a appears twice")
+        assertRefused(#"{"format":"bfq-plan","cache_timesteps":[1.5],"layers":[]}"#, "\"cache_timesteps\" holds a non-integer")
+    }
+}
