@@ -34,6 +34,7 @@ let package = Package(
             name: "bfq",
             dependencies: [
                 "BFQCore",
+                "CBFQShims",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

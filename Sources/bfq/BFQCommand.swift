@@ -1,5 +1,6 @@
 import ArgumentParser
 import BFQCore
+import CBFQShims
 
 @main
 struct BFQCommand: ParsableCommand {
@@ -11,4 +12,11 @@ struct BFQCommand: ParsableCommand {
         subcommands: [InspectCommand.self, ConvertCommand.self, StatsCommand.self, DiffCommand.self, VerifyCommand.self,
                       PlanCommand.self, QuantizeCommand.self]
     )
+
+    static func main() {
+        // bfq allocates many short-lived buffers of tens of megabytes (a layer's weights, codes, sections); reusing
+        // freed blocks instead of fresh mappings saves the page faults and zeroing (SD-v1.5 plan: 20.4 s -> 17.2 s).
+        bfq_reuse_freed_blocks()
+        main(nil)
+    }
 }

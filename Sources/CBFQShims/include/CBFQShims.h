@@ -13,6 +13,10 @@ void bfq_f64_to_f32(const double *src, float *dst, size_t n);
 /// Decodes float8 (e4m3fn when `e5m2` is 0, e5m2 otherwise) to f32.
 void bfq_f8_to_f32(const uint8_t *src, float *dst, size_t n, int e5m2);
 
+/// Lets glibc serve blocks up to 1 GiB from the heap and keep freed ones for reuse (instead of a fresh mapping, page
+/// faults and zeroing for every large buffer); no effect on other C libraries.
+void bfq_reuse_freed_blocks(void);
+
 /// CRC-32 (ISO-HDLC, the zip polynomial) of `n` bytes, continuing from `crc` (0 to start).
 uint32_t bfq_crc32(uint32_t crc, const void *data, size_t n);
 
