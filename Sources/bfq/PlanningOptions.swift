@@ -30,6 +30,10 @@ struct PlanningOptions: ParsableArguments {
     @Flag(help: "Allow only grids with one scale per row (no lookup-table candidates).")
     var noPalettes = false
 
+    @Option(help: ArgumentHelp("Also measure grids with a scale per SIZE weights of a row (32...256) at 1 to 4 bits.",
+                               valueName: "size"))
+    var groupCandidates: Int?
+
     @Option(help: ArgumentHelp("Quantize only tensors whose name starts with PREFIX; the others are dropped.", valueName: "prefix"))
     var only: String?
 
@@ -44,6 +48,12 @@ struct PlanningOptions: ParsableArguments {
         options.eta = eta
         options.cacheTimesteps = try cacheTimesteps.map(TimestepSchedule.parse)
         if noPalettes { options.candidates.removeAll { $0.kind == .palette } }
+        if let size = groupCandidates {
+            guard QuantizedValues.groupSizes.contains(size) else {
+                throw QuantizationError.invalidOption("--group-candidates must be 32...256, not \(size)")
+            }
+            options.candidates += (1 ... 4).map { LayerChoice.grid($0, groupSize: size) }
+        }
         options.only = only
         options.importance = importance
         return options

@@ -71,6 +71,34 @@ final class QuantizeCommandTests: XCTestCase {
         XCTAssertEqual(manifests[1].plan?["origin"], .string(plan))
     }
 
+    /// Group-scale candidates are measured and recorded; a plan that picks them writes grids with group scales that
+    /// decode to the reported SQNR.
+    func testGroupScalesFromCandidatesAndPlans() throws {
+        let directory = try BFQProcess.temporaryDirectory()
+        let plan = directory + "/plan.json"
+        XCTAssertEqual(try BFQProcess.run(["plan", ldmSafetensors, "--bits", "3", "--group-candidates", "32", "-o", plan]).status, 0)
+        let layers = try XCTUnwrap(try JSONParser.parse(String(contentsOfFile: plan, encoding: .utf8))["layers"]?.arrayValue)
+        XCTAssertTrue(layers.allSatisfy { $0["candidates"]?["2-bit grid/32"] != nil })
+        let grouped = directory + "/grouped.json"
+        try Data(#"{"format":"bfq-plan","layers":["#.utf8 + Data(layers.map { layer -> String in
+            #"{"name":"\#(layer["name"]!.stringValue!)","bits":2,"encoding":"grid","group_size":32}"#
+        }.joined(separator: ",").utf8) + Data("]}".utf8)).write(to: URL(fileURLWithPath: grouped))
+        let output = directory + "/q.bfq"
+        let run = try BFQProcess.run(["quantize", ldmSafetensors, output, "--plan", grouped, "--json"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let manifest = try ContainerReader(try MappedFile(path: output)).manifest
+        let name = "model.diffusion_model.input_blocks.4.0.in_layers.2.weight" // 72 columns: 3 groups, the last partial
+        let tensor = try XCTUnwrap(manifest.tensors.first { $0.name == name })
+        guard case let .grid(levels, balanced, _, groupSize, _, _) = tensor.encoding else { return XCTFail("\(tensor.encoding)") }
+        XCTAssertEqual([levels, groupSize], [5, 32])
+        XCTAssertTrue(balanced)
+        let (w, q) = (try floats(try CheckpointFile.open(ldmSafetensors), name), try floats(try CheckpointFile.open(output), name))
+        let signal = w.reduce(0) { $0 + $1 * $1 }, error = zip(w, q).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }
+        XCTAssertEqual(10 * log10(signal / error), try XCTUnwrap(tensor.sqnrDB), accuracy: 1e-9)
+        XCTAssertEqual(try BFQProcess.run(["quantize", ldmSafetensors, output, "--group-candidates", "16"]).stderr,
+                       "bfq: error: --group-candidates must be 32...256, not 16\n")
+    }
+
     func testCachedTimeFeaturesVerifyAgainstTheSource() throws {
         let output = try BFQProcess.temporaryDirectory() + "/q.bfq"
         let run = try BFQProcess.run(["quantize", diffusersCheckpoint, output, "--plan", "uniform:3", "--cache-timesteps", "1,501,981"])
