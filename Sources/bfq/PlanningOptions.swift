@@ -5,7 +5,7 @@ extension BitAllocator: ExpressibleByArgument {}
 
 /// The options `plan` and `quantize` share: the budget, where the plan comes from, and the time-feature cache.
 struct PlanningOptions: ParsableArguments {
-    @Option(help: "Target average bits per conv/linear weight (BitsFusion App. H accounting); the plan lands at most 0.01 below it.")
+    @Option(help: "Target average bits per conv/linear weight (BitsFusion App. H accounting; default 1.99); the plan lands at most 0.01 below it.")
     var bits: Double?
 
     @Option(help: ArgumentHelp("Use a plan instead of allocating: bitsfusion-sd15 (the paper's 1.99-bit recipe), "
@@ -19,7 +19,8 @@ struct PlanningOptions: ParsableArguments {
     var eta: Double = 0.3
 
     @Option(help: ArgumentHelp("Cache the time features for these timesteps and drop the time-embedding weights: N "
-        + "(SD-v1.5's N-step schedule), ddim:N, leading:N, trailing:N, linspace:N, or a list such as 1,501,981.",
+        + "(SD-v1.5's N-step schedule), ddim:N, leading:N, trailing:N, linspace:N, or a list such as 1,501,981 (one "
+        + "timestep: 500,).",
         valueName: "timesteps"))
     var cacheTimesteps: String?
 
