@@ -140,6 +140,15 @@ final class GridQuantizerTests: XCTestCase {
         XCTAssertTrue(improved.multiStart, "extra starts never lowered the error by 1%")
     }
 
+    /// Rows of no columns: one scale per row (0), no codes, no error; with groups, no scales.
+    func testRowsWithoutColumns() throws {
+        let result = try GridQuantizer(bits: 2).quantize([], rows: 3, columns: 0)
+        XCTAssertEqual(result.values, .grid(scales: [0, 0, 0]))
+        XCTAssertEqual(result.codes, [])
+        XCTAssertEqual(result.rowErrors, [0, 0, 0])
+        XCTAssertEqual(try GridQuantizer(bits: 2, groupSize: 32).quantize([], rows: 3, columns: 0).values, .grid(scales: [], groupSize: 32))
+    }
+
     /// A Gaussian row with 1% of its weights x10 at 1 bit: from abs-max starts the search stops far from the best
     /// scale (the outliers hold the scale up and most weights code as 0); the RMS start reaches the best scale a fine
     /// scan finds.

@@ -102,4 +102,25 @@ final class ModelQuantizerTests: XCTestCase {
         XCTAssertNotEqual(weighted.tensors.first { $0.name.hasSuffix("attn2.to_k.weight") && $0.name.contains("input_blocks.4") },
                           plain.tensors.first { $0.name.hasSuffix("attn2.to_k.weight") && $0.name.contains("input_blocks.4") })
     }
+
+    /// A weight with rows but no columns still gets one scale per row (spec 3.1) and the file verifies.
+    func testZeroColumnWeightWritesAValidFile() throws {
+        var checkpoint = try tiny()
+        checkpoint.tensors.append(TensorEntry(name: "model.diffusion_model.input_blocks.1.0.skip_connection.weight", dtype: .f16,
+                                              shape: [8, 0, 1, 1], bytes: 0 ..< 0))
+        for plan in [nil, "uniform:2"] {
+            var options = QuantizationOptions()
+            options.plan = plan
+            options.bits = plan == nil ? 3 : options.bits
+            let quantizer = try ModelQuantizer(checkpoint, options: options)
+            let path = try TestFiles.temporaryDirectory() + "/q.bfq"
+            _ = try quantizer.write(plan: try quantizer.makePlan(), to: OutputTarget(path: path, durable: false))
+            XCTAssertEqual(try ContainerVerification(path: path).tensorCount, 687)
+            if plan != nil {
+                let tensor = try XCTUnwrap(try ContainerReader(try MappedFile(path: path)).manifest.tensors.first { $0.shape == [8, 0, 1, 1] })
+                XCTAssertEqual(tensor.levels, 5)
+                XCTAssertEqual(tensor.sections["scales"]?.decodedSize, 16)
+            }
+        }
+    }
 }

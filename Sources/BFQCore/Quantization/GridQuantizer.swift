@@ -110,7 +110,8 @@ public struct GridQuantizer: Sendable {
                          importance: [Float]? = nil) throws -> QuantizationResult {
         try RowQuantization.check(weights, rows: rows, columns: columns, importance: importance, finite: weightsAreFinite)
         let group = groupSize ?? Swift.max(columns, 1)
-        let run = RowQuantization(rows: rows, columns: columns, parametersPerRow: (columns + group - 1) / group)
+        // One scale per row without groups (spec/bfq.md 3.1), also for a row of no columns.
+        let run = RowQuantization(rows: rows, columns: columns, parametersPerRow: groupSize == nil ? 1 : (columns + group - 1) / group)
         return startFactors.withUnsafeBufferPointer { factors in
             var params = bfq_grid_params(half: Int32(half), qmax: Int32(grid == .balanced ? half : half - 1),
                                          max_iterations: UInt32(maxIterations), factors: factors.baseAddress,
