@@ -2,6 +2,7 @@ import ArgumentParser
 import BFQCore
 
 extension BitAllocator: ExpressibleByArgument {}
+extension QuantizationOptions.Sensitivity: ExpressibleByArgument {}
 
 /// The options `plan` and `quantize` share: the budget, where the plan comes from, and the time-feature cache.
 struct PlanningOptions: ParsableArguments {
@@ -14,6 +15,9 @@ struct PlanningOptions: ParsableArguments {
 
     @Option(help: "optimal (least sum of N^-eta x squared error, exact) or bitsfusion (the paper's threshold rule).")
     var allocator: BitAllocator = .optimal
+
+    @Option(help: "Where each layer's distortion is measured: weight (D = ||W - Q(W)||^2; output space comes with the UNet evaluator).")
+    var sensitivity: QuantizationOptions.Sensitivity = .weight
 
     @Option(help: "Size exponent of the sensitivity N^-eta.")
     var eta: Double = 0.3
@@ -46,6 +50,7 @@ struct PlanningOptions: ParsableArguments {
         options.bits = bits ?? options.bits
         options.plan = plan
         options.allocator = allocator
+        options.sensitivity = sensitivity
         options.eta = eta
         options.cacheTimesteps = try cacheTimesteps.map(TimestepSchedule.parse)
         if noPalettes { options.candidates.removeAll { $0.kind == .palette } }

@@ -70,7 +70,7 @@ public final class ModelQuantizer {
         let picks = try options.allocator.allocate(measurements, budget: budget, eta: options.eta)
         var choices: [String: LayerChoice] = [:]
         for (layer, pick) in zip(measurements, picks) { choices[layer.layer] = layer.candidates[pick].choice }
-        let settings = [JSONMember("allocator", .string(options.allocator.rawValue)), JSONMember("sensitivity", "weight"),
+        let settings = [JSONMember("allocator", .string(options.allocator.rawValue)), JSONMember("sensitivity", .string(options.sensitivity.rawValue)),
                         JSONMember("eta", .double(options.eta)), JSONMember("target_bits", .double(options.bits))]
             + (options.importance.map { [JSONMember("importance", .string($0))] } ?? [])
         return QuantizationPlan(choices: choices, origin: "allocated", cacheTimesteps: cacheTimesteps,

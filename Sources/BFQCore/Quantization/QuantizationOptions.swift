@@ -5,6 +5,8 @@ public struct QuantizationOptions: Sendable {
     /// A built-in plan name or a plan file; nil allocates.
     public var plan: String?
     public var allocator: BitAllocator = .optimal
+    /// Where a layer's distortion D is measured.
+    public var sensitivity: Sensitivity = .weight
     /// Exponent of the size penalty in S_i = N_i^-eta (the paper's 0.3).
     public var eta: Double = 0.3
     /// What each allocated layer may become.
@@ -21,6 +23,12 @@ public struct QuantizationOptions: Sendable {
     public var keptType: TargetDType = .f16
 
     public init() {}
+
+    /// Where distortion is measured: in weight space, D = ||W - Q(W)||^2. (Output space, the UNet's noise prediction,
+    /// needs the evaluator.)
+    public enum Sensitivity: String, Sendable, CaseIterable {
+        case weight
+    }
 
     /// Balanced grids of 1 to 8 bits with one scale per row, per-row lookup tables of 1 to 3 bits, and f16.
     public static let defaultCandidates: [LayerChoice] = (1 ... 8).map { .grid($0) } + (1 ... 3).map { .palette($0) } + [.raw16]
