@@ -54,6 +54,10 @@ final class QuantizeCommandTests: XCTestCase {
         let planned = try BFQProcess.run(["plan", ldmSafetensors, "--bits", "1.99", "-o", plan, "--svg", svg])
         XCTAssertEqual(planned.status, 0, planned.stderr)
         XCTAssertTrue(try String(contentsOfFile: svg, encoding: .utf8).hasPrefix("<svg "))
+        let saved = try JSONParser.parse(String(contentsOfFile: plan, encoding: .utf8))
+        XCTAssertEqual(saved["sensitivity"], "weight")
+        XCTAssertEqual(saved["allocator"], "optimal")
+        XCTAssertEqual(try BFQProcess.run(["plan", ldmSafetensors, "--sensitivity", "output"]).status, 64)
         // The same weights under diffusers names get the same plan.
         let otherPlan = directory + "/other.json"
         XCTAssertEqual(try BFQProcess.run(["plan", diffusersCheckpoint, "--bits", "1.99", "-o", otherPlan]).status, 0)
