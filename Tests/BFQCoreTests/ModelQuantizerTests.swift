@@ -123,4 +123,32 @@ final class ModelQuantizerTests: XCTestCase {
             }
         }
     }
+
+    /// Integer weights are refused by name; a layer of no weights weighs nothing and the budget is still met.
+    func testIntegerWeightsAndEmptyLayers() throws {
+        var integer = try tiny()
+        integer.tensors.append(TensorEntry(name: "model.diffusion_model.input_blocks.1.0.skip_connection.weight", dtype: .i32,
+                                           shape: [8, 8, 1, 1], bytes: 0 ..< 256))
+        XCTAssertThrowsError(try ModelQuantizer(integer, options: QuantizationOptions()).makePlan()) { error in
+            XCTAssertEqual(error as? QuantizationError,
+                           .notFloatingPoint(tensor: "model.diffusion_model.input_blocks.1.0.skip_connection.weight", dtype: .i32))
+        }
+        var empty = try tiny()
+        empty.tensors.append(TensorEntry(name: "model.diffusion_model.input_blocks.1.0.skip_connection.weight", dtype: .f16,
+                                         shape: [0, 8, 1, 1], bytes: 0 ..< 0))
+        let quantizer = try ModelQuantizer(empty, options: QuantizationOptions())
+        let average = quantizer.averageBits(of: try quantizer.makePlan())
+        XCTAssertLessThanOrEqual(average, 1.99)
+        XCTAssertGreaterThan(average, 1.98)
+    }
+
+    /// A UNet under `unet.` diffusers names matches its ldm copy tensor for tensor.
+    func testComparisonMatchesPrefixedDiffusersNames() throws {
+        var prefixed = try CheckpointFile.open(TestFiles.path("unet/tiny_unet.diffusers.safetensors"))
+        for index in prefixed.tensors.indices { prefixed.tensors[index].name = "unet." + prefixed.tensors[index].name }
+        let comparison = try CheckpointComparison(prefixed, try tiny(), matchingNames: true)
+        XCTAssertEqual(comparison.onlyInFirst, [])
+        XCTAssertEqual(comparison.onlyInSecond, [])
+        XCTAssertTrue(comparison.identical)
+    }
 }

@@ -115,6 +115,7 @@ final class PlanFileTests: XCTestCase {
             + #"{"name":"d","bits":16,"encoding":"raw"}]}"#)
         XCTAssertEqual(plan.choices, ["a": .grid(2), "b": .palette(3), "c": .grid(1, groupSize: 64), "d": .raw16])
         XCTAssertEqual(plan.cacheTimesteps, [1, 21])
+        XCTAssertEqual(try load(#"{"format":"bfq-plan","cache_timesteps":[981,1],"layers":[]}"#).cacheTimesteps, [1, 981])
     }
 
     func testMalformedEntriesAreRefused() {
@@ -129,5 +130,8 @@ final class PlanFileTests: XCTestCase {
                       "layer a: \"group_size\" must be an integer in 32...256 on a grid")
         assertRefused(#"{"format":"bfq-plan","layers":[{"name":"a","bits":2},{"name":"a","bits":3}]}"#, "layer a appears twice")
         assertRefused(#"{"format":"bfq-plan","cache_timesteps":[1.5],"layers":[]}"#, "\"cache_timesteps\" holds a non-integer")
+        assertRefused(#"{"format":"bfq-plan","cache_timesteps":[5,5],"layers":[]}"#,
+                      "\"cache_timesteps\": timesteps: must be non-empty and strictly increasing (not at position 1)")
+        assertRefused(#"{"format":"bfq-plan","layers":["#, "JSON syntax error at byte 31: unexpected end")
     }
 }

@@ -131,6 +131,7 @@ final class QuantizeCommandTests: XCTestCase {
             (["quantize", ldmSafetensors, output, "--plan", "uniform:9"], "unknown built-in plan \"uniform:9\""),
             (["quantize", ldmSafetensors, output, "--bits", "2", "--plan", "uniform:2"], "--bits and --plan exclude each other"),
             (["quantize", ldmSafetensors, directory + "/q.safetensors"], "must be a .bfq file"),
+            (["quantize", ldmSafetensors, output, "--eta", "5"], "--eta must be 0 to 4, not 5.0"),
         ]
         for (arguments, message) in cases {
             let run = try BFQProcess.run(arguments)

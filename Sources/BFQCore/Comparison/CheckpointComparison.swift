@@ -29,7 +29,17 @@ public struct CheckpointComparison: Sendable {
         let secondNames = second.tensors.map(\.name)
         if matchingNames, let target = UNetNaming.detect(first.tensors.map(\.name)),
            let scheme = UNetNaming.detect(secondNames), scheme != target {
-            names = try UNetNaming.rename(secondNames, to: target)
+            var renamed = try UNetNaming.rename(secondNames, to: target)
+            // rename writes ldm names under model.diffusion_model. and diffusers names bare; use the first's prefix.
+            let written = target == .ldm ? UNetNaming.ldmPrefix : ""
+            let wanted = UNetNaming.groups(first.tensors.map(\.name)).filter { $0.scheme == target }
+                .max { $0.indices.count < $1.indices.count }?.prefix ?? written
+            if wanted != written {
+                for index in UNetNaming.groups(secondNames).flatMap(\.indices) {
+                    renamed[index] = wanted + renamed[index].dropFirst(written.count)
+                }
+            }
+            names = renamed
         }
         try self.init(first, second, secondNames: names)
     }

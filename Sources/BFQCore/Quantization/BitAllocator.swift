@@ -19,7 +19,8 @@ public enum BitAllocator: String, Sendable, CaseIterable {
     /// Picks a candidate index per layer. `budget` is the accounted bits available to these layers; a budget below
     /// `minimumCost` gets the cheapest plan (callers check first and report the shortfall).
     public func allocate(_ layers: [LayerMeasurement], budget: Double, eta: Double) throws -> [Int] {
-        let weights = layers.map { pow(Double($0.parameters), -eta) }
+        // A layer of no weights has no error to weigh (and N^-eta would be infinite).
+        let weights = layers.map { $0.parameters == 0 ? 0 : pow(Double($0.parameters), -eta) }
         switch self {
         case .optimal: return Self.knapsack(layers, weights: weights, budget: budget)
         case .bitsfusion: return try Self.threshold(layers, weights: weights, budget: budget)

@@ -11,6 +11,9 @@ public struct ImportanceFile {
         entries = Dictionary(checkpoint.tensors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
+    /// True when the file has weights for `tensor`'s layer.
+    func covers(_ tensor: QuantizationLayout.Tensor) -> Bool { tensor.layer.map { entries[$0] != nil } ?? false }
+
     /// The weights for `tensor`'s columns, or nil when the file has none for its layer.
     func weights(for tensor: QuantizationLayout.Tensor) throws -> [Float]? {
         guard let layer = tensor.layer, let entry = entries[layer] else { return nil }

@@ -40,10 +40,11 @@ enum LayerQuantizer {
         return out
     }
 
-    /// The tensor's elements widened to f32, its file pages released afterwards; NaN or infinity is an error naming
-    /// the tensor, row and column.
+    /// The tensor's elements widened to f32, its file pages released afterwards; a non-floating type, NaN, infinity or
+    /// a magnitude beyond f16's 65504 (scales and tables are f16) is an error naming the tensor (and row and column).
     static func weights(of tensor: QuantizationLayout.Tensor, in checkpoint: Checkpoint) throws -> [Float] {
         let entry = tensor.entry
+        guard entry.dtype.isFloatingPoint else { throw QuantizationError.notFloatingPoint(tensor: tensor.outputName, dtype: entry.dtype) }
         var floats = [Float](repeating: 0, count: entry.elementCount)
         try checkpoint.withContiguousBytes(of: entry) { bytes in
             floats.withUnsafeMutableBytes { out in
@@ -59,6 +60,10 @@ enum LayerQuantizer {
         checkpoint.file.release(entry.storage)
         if let bad = floats.withUnsafeBufferPointer(RowQuantization.firstNonFinite) {
             throw QuantizationError.nonFinite(tensor: tensor.outputName, row: bad / tensor.columns, column: bad % tensor.columns)
+        }
+        if let bad = floats.firstIndex(where: { $0.magnitude > 65504 }) {
+            throw QuantizationError.beyondHalfRange(tensor: tensor.outputName, row: bad / tensor.columns, column: bad % tensor.columns,
+                                                    value: floats[bad])
         }
         return floats
     }

@@ -8,6 +8,9 @@ enum LayerWriter {
         guard let choice, choice.kind != .raw else {
             let dtype = choice == nil ? keptType.resolve(entry.dtype) : (entry.dtype.isFloatingPoint ? .f16 : entry.dtype)
             let bytes = try rawBytes(of: entry, as: dtype, in: checkpoint)
+            if dtype == .f16, entry.dtype != .f16, let bad = try firstInfinity(bytes, from: entry, in: checkpoint) {
+                throw QuantizationError.keptBeyondHalfRange(tensor: tensor.outputName, index: bad)
+            }
             let data = try bytes.withUnsafeBytes { try writer.addSection($0) }
             let stored = ContainerTensor(name: tensor.outputName, shape: entry.shape, sourceType: entry.dtype,
                                          encoding: .raw(dtype: dtype), sections: ["data": data])
@@ -34,6 +37,17 @@ enum LayerWriter {
         return (stored, QuantizationReport.Row(name: tensor.outputName, parameters: entry.elementCount, choice: choice,
                                                dtype: nil, sqnr: sqnr, storedBytes: stored.storedBytes,
                                                codeBytes: codes.decodedSize, codeStoredBytes: codes.storedSize))
+    }
+
+    /// The first element that became infinite in f16 though finite in the source (a magnitude beyond 65504), if any.
+    private static func firstInfinity(_ halves: [UInt8], from entry: TensorEntry, in checkpoint: Checkpoint) throws -> Int? {
+        let source = try rawBytes(of: entry, as: .f32, in: checkpoint)
+        return source.withUnsafeBytes { original in
+            halves.withUnsafeBytes { converted in
+                let floats = original.bindMemory(to: Float.self), bits = converted.bindMemory(to: UInt16.self)
+                return bits.indices.first { bits[$0] & 0x7FFF == 0x7C00 && floats[$0].isFinite }
+            }
+        }
     }
 
     /// The tensor's elements converted to `dtype`.

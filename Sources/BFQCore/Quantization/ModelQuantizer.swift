@@ -21,7 +21,8 @@ public final class ModelQuantizer {
 
     public init(_ checkpoint: Checkpoint, options: QuantizationOptions) throws {
         guard options.bits.isFinite, options.bits > 0 else { throw QuantizationError.budgetOutOfRange(options.bits) }
-        guard options.eta.isFinite, options.eta >= 0 else { throw QuantizationError.invalidOption("--eta must be finite and at least 0") }
+        // Beyond a few, N^-eta underflows for SD's layer sizes and every layer would weigh nothing.
+        guard (0 ... 4).contains(options.eta) else { throw QuantizationError.invalidOption("--eta must be 0 to 4, not \(options.eta)") }
         self.checkpoint = checkpoint
         self.options = options
         layout = try QuantizationLayout(checkpoint, only: options.only, names: options.names)
@@ -29,6 +30,9 @@ public final class ModelQuantizer {
         givenPlan = try options.plan.map { try QuantizationPlan.builtIn($0, layers: layers) ?? QuantizationPlan.load($0) }
         cacheTimesteps = options.cacheTimesteps ?? givenPlan?.cacheTimesteps
         importance = try options.importance.map(ImportanceFile.init)
+        if let importance, !layout.tensors.contains(where: importance.covers) {
+            throw QuantizationError.importanceMatchesNoLayer(path: options.importance!)
+        }
     }
 
     /// True when a tensor is left out of the output because the time-feature cache replaces it.

@@ -36,8 +36,9 @@ public struct QuantizationPlan: Sendable, Equatable {
     /// `group_size` are needed).
     public static func load(_ path: String) throws -> QuantizationPlan {
         let file = try MappedFile(path: path)
-        let json = try JSONParser.parse(file.bytes)
         func invalid(_ reason: String) -> QuantizationError { .invalidPlan(plan: path, reason: reason) }
+        let json: JSONValue
+        do { json = try JSONParser.parse(file.bytes) } catch { throw invalid("\(error)") }
         guard json["format"]?.stringValue == "bfq-plan" else { throw invalid("\"format\" is not \"bfq-plan\"") }
         guard let layers = json["layers"]?.arrayValue else { throw invalid("\"layers\" is not an array") }
         var choices: [String: LayerChoice] = [:]
@@ -62,10 +63,12 @@ public struct QuantizationPlan: Sendable, Equatable {
         }
         var timesteps: [Int]?
         if let values = json["cache_timesteps"]?.arrayValue {
-            timesteps = try values.map {
+            let list = try values.map {
                 guard let t = $0.intValue else { throw invalid("\"cache_timesteps\" holds a non-integer") }
                 return Int(t)
-            }
+            }.sorted()
+            do { try TimestepSchedule.validate(list) } catch { throw invalid("\"cache_timesteps\": \(error)") }
+            timesteps = list
         }
         return QuantizationPlan(choices: choices, origin: path, cacheTimesteps: timesteps)
     }
