@@ -21,6 +21,21 @@ final class NamingRecognitionTests: XCTestCase {
         XCTAssertEqual(diffusers.scheme, .diffusers)
     }
 
+    /// Without the 48 time-embedding tensors (a .bfq whose time-feature cache replaced them) it is still SD 1.x;
+    /// without only some of them it is not.
+    func testSD15WithTheTimeEmbeddingCached() throws {
+        let (names, shapes) = try NamingFixtures.shapes("sd15_unet_shapes.ldm.json")
+        let kept = names.indices.filter { !names[$0].contains("time_embed.") && !names[$0].contains(".emb_layers.") }
+        XCTAssertEqual(kept.count, 686 - 48)
+        let found = try XCTUnwrap(ModelRecognition.recognise(names: kept.map { names[$0] }, shapes: kept.map { shapes[$0] }))
+        XCTAssertEqual(found.summary, "SD 1.x UNet (time embedding cached), 831.6M parameters")
+        XCTAssertTrue(found.isFullSize)
+        let partial = names.indices.filter { !names[$0].contains(".emb_layers.") }
+        let other = try XCTUnwrap(ModelRecognition.recognise(names: partial.map { names[$0] }, shapes: partial.map { shapes[$0] }))
+        XCTAssertNil(other.family)
+        XCTAssertFalse(other.timeEmbeddingCached)
+    }
+
     func testSD2() throws {
         let (names, shapes) = try NamingFixtures.shapes("sd2_unet_shapes.diffusers.json")
         let found = try XCTUnwrap(ModelRecognition.recognise(names: names, shapes: shapes))

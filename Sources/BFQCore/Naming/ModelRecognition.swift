@@ -30,6 +30,9 @@ public struct ModelRecognition: Sendable, Equatable {
     /// Latent channels into `conv_in` (4, or 9 for inpainting), when present.
     public var inputChannels: Int?
     public var unetTensorCount: Int
+    /// True when the UNet lacks the time-embedding MLP and every time_emb_proj (a .bfq whose time-feature cache
+    /// replaced them); its tensor and parameter counts leave them out.
+    public var timeEmbeddingCached = false
     /// Elements of all UNet tensors.
     public var unetParameterCount: Int
     /// The parts found, UNet first.
@@ -48,6 +51,7 @@ public struct ModelRecognition: Sendable, Equatable {
         }
         let count = Formatting.millions(unetParameterCount) + " parameters"
         var details: [String] = []
+        if timeEmbeddingCached { details.append("time embedding cached") }
         if family != nil, !isFullSize {
             details.append("scaled: " + blockChannels.map(String.init).joined(separator: "/") + " channels")
             if let crossAttentionWidth { details.append("cross-attention \(crossAttentionWidth)") }
@@ -82,7 +86,9 @@ public struct ModelRecognition: Sendable, Equatable {
         result.crossAttentionWidth = shape.first { $0.key.hasSuffix(".attn2.to_k.weight") && $0.value.count == 2 }?.value[1]
         let layout = UNetLayout(addresses.map(\.module))
         result.blockChannels = layout.down.indices.compactMap { shape["down_blocks.\($0).resnets.0.conv1.weight"]?.first }
-        guard layout == sdLayout, unet.count == 686,
+        // The time-embedding MLP (4 tensors) and 22 time_emb_proj (44) are absent when a time-feature cache replaced them.
+        result.timeEmbeddingCached = !shape.keys.contains { $0.hasPrefix("time_embedding.") || $0.contains(".time_emb_proj.") }
+        guard layout == sdLayout, unet.count == (result.timeEmbeddingCached ? 686 - 48 : 686),
               let projection = shape["down_blocks.0.attentions.0.proj_in.weight"]?.count else { return result }
         let linear = projection == 2
         switch result.crossAttentionWidth {
