@@ -142,6 +142,23 @@ final class QuantizeCommandTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory), ["bad.json"])
     }
 
+    func testWeightsBeyondHalfRangeAreNamed() throws {
+        let directory = try BFQProcess.temporaryDirectory()
+        let input = directory + "/f32.safetensors"
+        XCTAssertEqual(try BFQProcess.run(["convert", ldmSafetensors, input, "--dtype", "f32"]).status, 0)
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: input))
+        let entry = try XCTUnwrap(try CheckpointFile.open(input).tensors.first { $0.name == "model.diffusion_model.out.2.weight" })
+        // Row 1, column 2 of conv_out ([4, 8, 3, 3]: 72 columns) becomes 1e30.
+        let offset = entry.storage.lowerBound + 4 * (72 + 2)
+        withUnsafeBytes(of: Float(1e30).bitPattern.littleEndian) { bytes.replaceSubrange(offset ..< offset + 4, with: $0) }
+        try bytes.write(to: URL(fileURLWithPath: input))
+        let run = try BFQProcess.run(["quantize", input, directory + "/q.bfq", "--plan", "uniform:2"])
+        XCTAssertEqual(run.status, 2)
+        XCTAssertTrue(run.stderr.contains("tensor model.diffusion_model.out.2.weight: weight at row 1, column 2 is 1e+30, beyond f16's range"),
+                      run.stderr)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory), ["f32.safetensors"])
+    }
+
     func testNaNWeightsAreNamed() throws {
         let directory = try BFQProcess.temporaryDirectory()
         let input = directory + "/nan.safetensors"

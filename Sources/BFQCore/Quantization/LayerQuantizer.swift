@@ -58,12 +58,14 @@ enum LayerQuantizer {
             }
         }
         checkpoint.file.release(entry.storage)
-        if let bad = floats.withUnsafeBufferPointer(RowQuantization.firstNonFinite) {
-            throw QuantizationError.nonFinite(tensor: tensor.outputName, row: bad / tensor.columns, column: bad % tensor.columns)
+        // One vectorisable pass over the bits: |w| <= 65504 (f16's largest) for every weight, NaN and infinity included.
+        let largest = floats.withUnsafeBytes { bytes in
+            bytes.bindMemory(to: UInt32.self).reduce(0 as UInt32) { Swift.max($0, $1 & 0x7FFF_FFFF) }
         }
-        if let bad = floats.firstIndex(where: { $0.magnitude > 65504 }) {
-            throw QuantizationError.beyondHalfRange(tensor: tensor.outputName, row: bad / tensor.columns, column: bad % tensor.columns,
-                                                    value: floats[bad])
+        if largest > Float(65504).bitPattern, let bad = floats.firstIndex(where: { !($0.magnitude <= 65504) }) {
+            let (row, column) = (bad / tensor.columns, bad % tensor.columns)
+            guard floats[bad].isFinite else { throw QuantizationError.nonFinite(tensor: tensor.outputName, row: row, column: column) }
+            throw QuantizationError.beyondHalfRange(tensor: tensor.outputName, row: row, column: column, value: floats[bad])
         }
         return floats
     }
