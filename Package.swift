@@ -22,13 +22,18 @@ let package = Package(
             pkgConfig: "json-c",
             providers: [.apt(["libjson-c-dev"])]
         ),
+        .systemLibrary(
+            name: "COpenBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
         .target(
             name: "CBFQShims",
             cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]
         ),
         .target(
             name: "BFQCore",
-            dependencies: ["CJSONC", "CZstd", "CBFQShims", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["CJSONC", "CZstd", "CBFQShims", "COpenBLAS", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .executableTarget(
             name: "bfq",

@@ -52,7 +52,7 @@ final class TimeFeatureCacheTests: XCTestCase {
     func testSinusoidalEmbeddingMatchesDiffusers() throws {
         let reference = try Reference()
         let expected = try reference.floats("t_emb")
-        let actual = TimeFeatureCache.sinusoids(try reference.timesteps, width: 8)
+        let actual = TimeFeatureCache.sinusoids(try reference.timesteps.map(Float.init), width: 8)
         let error = relativeError(actual, expected, "t_emb")
         XCTAssertLessThanOrEqual(error, 1e-6, "t_emb")
         print("t_emb: max abs error / max abs value = \(error)")

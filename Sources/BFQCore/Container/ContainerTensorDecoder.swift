@@ -31,9 +31,14 @@ public struct ContainerTensorDecoder: TensorDecoder {
         }
     }
 
+    /// True when `tensor` is stored as codes (grid or palette) rather than raw values.
+    func isQuantized(_ tensor: TensorEntry) -> Bool {
+        byName[Array(tensor.name.utf8)].map { reader.manifest.tensors[$0].levels != nil } ?? false
+    }
+
     /// Checks invariant 13 for a quantized tensor by decoding it; raw tensors have no codes.
     func checkCodes(of tensor: TensorEntry) throws {
-        guard let index = byName[Array(tensor.name.utf8)], reader.manifest.tensors[index].levels != nil else { return }
+        guard isQuantized(tensor) else { return }
         _ = try withDecodedBytes(of: tensor) { $0.count }
     }
 

@@ -45,19 +45,7 @@ enum LayerQuantizer {
     static func weights(of tensor: QuantizationLayout.Tensor, in checkpoint: Checkpoint) throws -> [Float] {
         let entry = tensor.entry
         guard entry.dtype.isFloatingPoint else { throw QuantizationError.notFloatingPoint(tensor: tensor.outputName, dtype: entry.dtype) }
-        var floats = [Float](repeating: 0, count: entry.elementCount)
-        try checkpoint.withContiguousBytes(of: entry) { bytes in
-            floats.withUnsafeMutableBytes { out in
-                let perTask = 1 << 18
-                Parallel.forEach((entry.elementCount + perTask - 1) / perTask) { task in
-                    let start = task * perTask
-                    ElementConverter.convert(bytes.baseAddress! + start * entry.dtype.byteSize, entry.dtype,
-                                             to: out.baseAddress! + start * 4, .f32,
-                                             count: min(perTask, entry.elementCount - start))
-                }
-            }
-        }
-        checkpoint.file.release(entry.storage)
+        let floats = try checkpoint.floats(of: entry)
         // One vectorisable pass over the bits: |w| <= 65504 (f16's largest) for every weight, NaN and infinity included.
         let largest = floats.withUnsafeBytes { bytes in
             bytes.bindMemory(to: UInt32.self).reduce(0 as UInt32) { Swift.max($0, $1 & 0x7FFF_FFFF) }

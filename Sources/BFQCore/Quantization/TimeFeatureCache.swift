@@ -39,7 +39,7 @@ public struct TimeFeatureCache: Sendable {
         }
         let read = { (linear: TimeModules.Linear) in try modules.weights(of: linear, in: checkpoint) }
         let count = timesteps.count
-        let hidden = try read(modules.linear1).apply(to: sinusoids(timesteps, width: modules.sinusoidWidth), count: count)
+        let hidden = try read(modules.linear1).apply(to: sinusoids(timesteps.map(Float.init), width: modules.sinusoidWidth), count: count)
         let embedding = try read(modules.linear2).apply(to: hidden.map(silu), count: count)
         let activated = embedding.map(silu)
 
@@ -61,18 +61,21 @@ public struct TimeFeatureCache: Sendable {
                                 replacedWeights: modules.replacedWeights)
     }
 
-    /// diffusers' `get_timestep_embedding(t, width, flip_sin_to_cos=True, downscale_freq_shift=0)`, [t][width].
-    static func sinusoids(_ timesteps: [Int], width: Int) -> [Float] {
+    /// diffusers' `get_timestep_embedding(t, width, flip_sin_to_cos, downscale_freq_shift: shift)`, [t][width]:
+    /// f_k = exp(-ln(10000) x k / (width / 2 - shift)) in f32 as torch computes it, [cos, sin] when flipped, else
+    /// [sin, cos], a zero appended for odd widths.
+    static func sinusoids(_ timesteps: [Float], width: Int, flipSinToCos: Bool = true, shift: Float = 0) -> [Float] {
         let half = width / 2
         let frequencies = (0 ..< half).map { k in
-            Float(exp(Double(Float(-log(10000.0)) * Float(k) / Float(half))))
+            Float(exp(Double(Float(-log(10000.0)) * Float(k) / (Float(half) - shift))))
         }
         var result = [Float](repeating: 0, count: timesteps.count * width)
         for (row, timestep) in timesteps.enumerated() {
             for (k, frequency) in frequencies.enumerated() {
-                let angle = Double(Float(timestep) * frequency)
-                result[row * width + k] = Float(cos(angle))
-                result[row * width + half + k] = Float(sin(angle))
+                let angle = Double(timestep * frequency)
+                let (first, second) = flipSinToCos ? (cos(angle), sin(angle)) : (sin(angle), cos(angle))
+                result[row * width + k] = Float(first)
+                result[row * width + half + k] = Float(second)
             }
         }
         return result

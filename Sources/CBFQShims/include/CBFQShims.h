@@ -57,4 +57,5 @@ ptrdiff_t bfq_dequantize_rows(const bfq_dequant_job *job, const uint8_t *packed,
                               size_t row_count);
 
 #include "BFQQuantize.h"
+#include "BFQUNet.h"
 #endif

@@ -1,0 +1,24 @@
+extension Checkpoint {
+    /// The elements of floating-point `tensor` widened to f32, in parallel blocks; a .bfq's quantized tensors decode
+    /// straight to f32 through the lookup-table dequantizer. The tensor's file pages are released afterwards.
+    public func floats(of tensor: TensorEntry) throws -> [Float] {
+        precondition(tensor.dtype.isFloatingPoint, "\(tensor.name) is not floating-point")
+        var source = tensor
+        if let container = decoder as? ContainerTensorDecoder, container.isQuantized(tensor) { source.dtype = .f32 }
+        let count = tensor.elementCount
+        let floats = try [Float](unsafeUninitializedCapacity: count) { out, initialized in
+            try withContiguousBytes(of: source) { bytes in
+                let perTask = 1 << 18
+                Parallel.forEach((count + perTask - 1) / perTask) { task in
+                    let start = task * perTask
+                    ElementConverter.convert(bytes.baseAddress! + start * source.dtype.byteSize, source.dtype,
+                                             to: UnsafeMutableRawPointer(out.baseAddress! + start), .f32,
+                                             count: min(perTask, count - start))
+                }
+            }
+            initialized = count
+        }
+        if decoder == nil { file.release(tensor.storage) }
+        return floats
+    }
+}

@@ -1,0 +1,90 @@
+/// One batch of UNet inputs: latents [batch][channels][height][width], one timestep per image, and encoder hidden
+/// states [batch][tokens][width], all f32.
+public struct UNetInput: Sendable {
+    public var sample: [Float]
+    public var batch: Int
+    public var channels: Int
+    public var height: Int
+    public var width: Int
+    public var timesteps: [Float]
+    public var encoder: [Float]
+    public var tokens: Int
+    public var encoderWidth: Int
+    /// Where the input came from, for messages.
+    public var source: String
+
+    public init(sample: [Float], batch: Int, channels: Int, height: Int, width: Int, timesteps: [Float],
+                encoder: [Float], tokens: Int, encoderWidth: Int, source: String = "input") {
+        self.sample = sample
+        self.batch = batch
+        self.channels = channels
+        self.height = height
+        self.width = width
+        self.timesteps = timesteps
+        self.encoder = encoder
+        self.tokens = tokens
+        self.encoderWidth = encoderWidth
+        self.source = source
+    }
+
+    /// Checks the input against the model it is about to run through.
+    func check(_ config: UNetConfig) throws {
+        func mismatch(_ tensor: String, _ expected: String, _ found: String) -> UNetError {
+            .inputMismatch(path: source, tensor: tensor, expected: expected, found: found)
+        }
+        guard channels == config.inChannels, batch > 0, height > 0, width > 0,
+              sample.count == batch * channels * height * width else {
+            throw mismatch("sample", "shape [batch, \(config.inChannels), height, width]",
+                           "[\(batch), \(channels), \(height), \(width)]")
+        }
+        guard encoderWidth == config.crossAttentionDim, tokens > 0, encoder.count == batch * tokens * encoderWidth else {
+            throw mismatch("encoder_hidden_states", "shape [\(batch), tokens, \(config.crossAttentionDim)]",
+                           "[\(encoder.count / max(1, tokens * encoderWidth)), \(tokens), \(encoderWidth)]")
+        }
+        guard timesteps.count == batch else { throw mismatch("timestep", "\(batch) values", "\(timesteps.count)") }
+    }
+
+    /// Reads `sample`, `timestep` and `encoder_hidden_states` from a checkpoint file (safetensors, .ckpt, .bfq):
+    /// floating-point latents and states, timesteps of any numeric type, one per image or one for all.
+    public static func load(_ path: String) throws -> UNetInput {
+        let checkpoint = try CheckpointFile.open(path)
+        func mismatch(_ tensor: String, _ expected: String, _ found: String) -> UNetError {
+            .inputMismatch(path: path, tensor: tensor, expected: expected, found: found)
+        }
+        func tensor(_ name: String, rank: [Int], floating: Bool) throws -> (TensorEntry, [Float]) {
+            guard let entry = checkpoint.tensors.first(where: { $0.name == name }) else {
+                throw mismatch(name, "a tensor", "none")
+            }
+            guard rank.contains(entry.shape.count), !floating || entry.dtype.isFloatingPoint, entry.dtype != .bool else {
+                throw mismatch(name, "\(floating ? "a floating-point" : "a numeric") tensor of rank "
+                               + rank.map(String.init).joined(separator: " or "),
+                               "\(entry.dtype.rawValue) \(entry.shape)")
+            }
+            let values = entry.dtype.isFloatingPoint ? try checkpoint.floats(of: entry) : try integers(entry, in: checkpoint)
+            if let bad = values.firstIndex(where: { !$0.isFinite }) { throw UNetError.nonFiniteInput(path: path, tensor: name, index: bad) }
+            return (entry, values)
+        }
+        let (sampleEntry, sample) = try tensor("sample", rank: [4], floating: true)
+        let (encoderEntry, encoder) = try tensor("encoder_hidden_states", rank: [3], floating: true)
+        let (timeEntry, times) = try tensor("timestep", rank: [0, 1], floating: false)
+        let batch = sampleEntry.shape[0]
+        guard encoderEntry.shape[0] == batch else {
+            throw mismatch("encoder_hidden_states", "\(batch) images, like sample", "\(encoderEntry.shape)")
+        }
+        guard times.count == batch || times.count == 1 else {
+            throw mismatch("timestep", "1 or \(batch) values", "\(timeEntry.shape)")
+        }
+        return UNetInput(sample: sample, batch: batch, channels: sampleEntry.shape[1], height: sampleEntry.shape[2],
+                         width: sampleEntry.shape[3], timesteps: times.count == batch ? times : Array(repeating: times[0], count: batch),
+                         encoder: encoder, tokens: encoderEntry.shape[1], encoderWidth: encoderEntry.shape[2], source: path)
+    }
+
+    /// An integer tensor's values as f32 (timesteps up to 2^24 are exact).
+    private static func integers(_ entry: TensorEntry, in checkpoint: Checkpoint) throws -> [Float] {
+        var wide = [Double](repeating: 0, count: entry.elementCount)
+        try checkpoint.withContiguousBytes(of: entry) { bytes in
+            wide.withUnsafeMutableBufferPointer { ElementDecoder.decode(bytes.baseAddress!, dtype: entry.dtype, count: entry.elementCount, into: $0.baseAddress!) }
+        }
+        return wide.map { Float($0) }
+    }
+}

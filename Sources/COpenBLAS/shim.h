@@ -1,0 +1,4 @@
+#ifndef BFQ_COPENBLAS_SHIM_H
+#define BFQ_COPENBLAS_SHIM_H
+#include <cblas.h>
+#endif
