@@ -10,7 +10,7 @@ struct BFQCommand: ParsableCommand {
         discussion: "Errors print one line naming the file and the rule broken and exit with status 2.",
         version: BFQVersion.string,
         subcommands: [InspectCommand.self, ConvertCommand.self, StatsCommand.self, DiffCommand.self, VerifyCommand.self,
-                      PlanCommand.self, QuantizeCommand.self, UNetCommand.self]
+                      PlanCommand.self, QuantizeCommand.self, UNetCommand.self, EvalCommand.self]
     )
 
     static func main() {

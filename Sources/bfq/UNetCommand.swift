@@ -33,7 +33,7 @@ struct UNetCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let unet = try LoadedUNet.open(model, config: config)
+            let unet = try LoadedUNet.open(model, config: config, resident: false)
             let input = try UNetInput.load(input)
             let prediction = try unet.predict(input)
             let shape = [input.batch, unet.model.config.outChannels, input.height, input.width]

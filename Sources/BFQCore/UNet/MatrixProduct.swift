@@ -1,10 +1,13 @@
 import COpenBLAS
 
-/// Single-precision matrix products through OpenBLAS (row-major), its threads set from `Parallel.threadCount`.
-/// OpenBLAS splits a product over rows and columns of the result, never over the inner dimension, so each element is
-/// summed in the same order whatever the thread count.
+/// Single-precision matrix products through OpenBLAS (row-major). OpenBLAS's results depend on how a product is
+/// split (its blocking follows the shape), so bfq runs OpenBLAS on one thread and cuts every product into fixed tiles
+/// of at most `tileRows` x `tileColumns` results, spread over `Parallel`'s threads: the same bits whatever the
+/// thread count.
 enum MatrixProduct {
-    private static let configured: Void = { openblas_set_num_threads(Int32(Parallel.threadCount)) }()
+    static let tileRows = 256
+    static let tileColumns = 512
+    private static let configured: Void = { openblas_set_num_threads(1) }()
 
     /// C = alpha op(A) op(B) + beta C with C [m, n]; op(A) [m, k], op(B) [k, n]; leading dimensions as stored.
     static func multiply(m: Int, n: Int, k: Int, alpha: Float = 1,
@@ -13,8 +16,16 @@ enum MatrixProduct {
                          beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
         _ = configured
         guard m > 0, n > 0 else { return }
-        cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        let (rowTiles, columnTiles) = ((m + tileRows - 1) / tileRows, (n + tileColumns - 1) / tileColumns)
+        Parallel.forEach(rowTiles * columnTiles) { tile in
+            let (row, column) = (tile / columnTiles * tileRows, tile % columnTiles * tileColumns)
+            // Tile (row, column) reads rows of op(A) and columns of op(B); a transposed operand is stored the other way.
+            let aTile = a + (transposeA ? row : row * lda)
+            let bTile = b + (transposeB ? column * ldb : column)
+            cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+                        Int32(min(tileRows, m - row)), Int32(min(tileColumns, n - column)), Int32(k), alpha, aTile,
+                        Int32(lda), bTile, Int32(ldb), beta, c + row * ldc + column, Int32(ldc))
+        }
     }
 
     /// Y = W X + b for `x` [in, columns] and `weight` [out, in]: a linear layer, or a 1x1 convolution, on every column.
