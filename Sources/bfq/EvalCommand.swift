@@ -55,19 +55,8 @@ struct EvalCommand: ParsableCommand {
         try reportingErrors {
             var options = EvaluationOptions()
             options.samples = samples
-            let parts = size.lowercased().split(separator: "x", omittingEmptySubsequences: false).map { Int($0) }
-            guard parts.count == 2, let height = parts[0], let width = parts[1] else {
-                throw ValidationError("--size must be HxW, e.g. 64x64, not \"\(size)\"")
-            }
-            (options.height, options.width) = (height, width)
-            options.timesteps = try timesteps.map { list in
-                try list.split(separator: ",").map {
-                    guard let t = Int($0.trimmingCharacters(in: .whitespaces)) else {
-                        throw ValidationError("--timesteps must be integers separated by commas, not \"\(list)\"")
-                    }
-                    return t
-                }
-            }
+            (options.height, options.width) = try ArgumentParsing.size(size, option: "--size")
+            options.timesteps = try timesteps.map { try ArgumentParsing.integers($0, option: "--timesteps") }
             options.seed = seed
             options.tokens = tokens
             guard guidance.isFinite else { throw ValidationError("--guidance must be a finite number") }

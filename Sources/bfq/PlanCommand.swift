@@ -28,6 +28,7 @@ struct PlanCommand: ParsableCommand {
             let quantizer = try ModelQuantizer(checkpoint, options: try planning.options())
             let progress = ProgressBar()
             let plan = try quantizer.makePlan(progress: progress.update)
+            try planning.saveImportance(of: quantizer)
             progress.finish()
             let average = quantizer.averageBits(of: plan)
             if let output {

@@ -16,8 +16,27 @@ struct PlanningOptions: ParsableArguments {
     @Option(help: "optimal (least sum of N^-eta x squared error, exact) or bitsfusion (the paper's threshold rule).")
     var allocator: BitAllocator = .optimal
 
-    @Option(help: "Where each layer's distortion is measured: weight (D = ||W - Q(W)||^2; output space comes with the UNet evaluator).")
+    @Option(help: ArgumentHelp("Where each layer's distortion is measured: weight (D = ||W - Q(W)||^2) or output (the "
+        + "squared change of the UNet's noise prediction on a seeded calibration set with only that layer quantized; its "
+        + "input moments then weigh the quantization unless --importance is given)."))
     var sensitivity: QuantizationOptions.Sensitivity = .weight
+
+    @Option(help: "Output sensitivity: latent/prompt samples per calibration timestep.")
+    var calibrationSamples: Int = 2
+
+    @Option(help: ArgumentHelp("Output sensitivity: calibration latent size.", valueName: "HxW"))
+    var calibrationSize: String = "16x16"
+
+    @Option(help: ArgumentHelp("Output sensitivity: calibration timesteps.", valueName: "list"))
+    var calibrationTimesteps: String = "981,501,21"
+
+    @Option(help: ArgumentHelp("Output sensitivity: a diffusers UNet config.json (default: beside the input, else from the weights).",
+                               valueName: "file"))
+    var unetConfig: String?
+
+    @Option(help: ArgumentHelp("Output sensitivity: save the recorded input moments as an importance file (for --importance).",
+                               valueName: "file"))
+    var saveImportance: String?
 
     @Option(help: "Size exponent of the sensitivity N^-eta.")
     var eta: Double = 0.3
@@ -60,8 +79,23 @@ struct PlanningOptions: ParsableArguments {
             }
             options.candidates += (1 ... 4).map { LayerChoice.grid($0, groupSize: size) }
         }
+        if sensitivity == .output {
+            guard (1 ... 64).contains(calibrationSamples) else { throw ValidationError("--calibration-samples must be 1...64") }
+            options.calibration.samples = calibrationSamples
+            (options.calibration.height, options.calibration.width) = try ArgumentParsing.size(calibrationSize, option: "--calibration-size")
+            options.calibration.timesteps = try ArgumentParsing.integers(calibrationTimesteps, option: "--calibration-timesteps")
+            options.unetConfig = unetConfig
+        } else if saveImportance != nil {
+            throw ValidationError("--save-importance needs --sensitivity output")
+        }
         options.only = only
         options.importance = importance
         return options
+    }
+
+    /// Writes the moments the calibration pass recorded to --save-importance, when asked.
+    func saveImportance(of quantizer: ModelQuantizer) throws {
+        guard let path = saveImportance, let recorded = quantizer.recordedImportance else { return }
+        try recorded.write(to: OutputTarget(path: path, inputs: [quantizer.checkpoint.file]))
     }
 }

@@ -44,6 +44,7 @@ struct QuantizeCommand: ParsableCommand {
             let quantizer = try ModelQuantizer(checkpoint, options: options)
             let progress = ProgressBar()
             let plan = try quantizer.makePlan(progress: progress.update)
+            try planning.saveImportance(of: quantizer)
             let report = try quantizer.write(plan: plan, to: OutputTarget(path: output, inputs: [checkpoint.file], durable: fsync),
                                              progress: progress.update)
             progress.finish()

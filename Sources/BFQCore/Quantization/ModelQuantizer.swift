@@ -17,7 +17,10 @@ public final class ModelQuantizer {
     private let givenPlan: QuantizationPlan?
     /// Timesteps to cache: the options', else the plan file's.
     public let cacheTimesteps: [Int]?
-    private let importance: ImportanceFile?
+    /// Importance weights: the file's, else (with output sensitivity) those the calibration pass recorded.
+    private var importance: LayerImportance?
+    /// The second moments the calibration pass of output sensitivity recorded, once `makePlan` ran it.
+    public private(set) var recordedImportance: LayerImportance?
 
     public init(_ checkpoint: Checkpoint, options: QuantizationOptions) throws {
         guard options.bits.isFinite, options.bits > 0 else { throw QuantizationError.budgetOutOfRange(options.bits) }
@@ -29,7 +32,7 @@ public final class ModelQuantizer {
         let layers = layout.tensors.filter { $0.role == .allocated || ($0.role == .time && $0.isMatrix) }.compactMap(\.layer)
         givenPlan = try options.plan.map { try QuantizationPlan.builtIn($0, layers: layers) ?? QuantizationPlan.load($0) }
         cacheTimesteps = options.cacheTimesteps ?? givenPlan?.cacheTimesteps
-        importance = try options.importance.map(ImportanceFile.init)
+        importance = try options.importance.map { try LayerImportance(path: $0) }
         if let importance, !layout.tensors.contains(where: importance.covers) {
             throw QuantizationError.importanceMatchesNoLayer(path: options.importance!)
         }
@@ -60,7 +63,17 @@ public final class ModelQuantizer {
     }
 
     /// The plan: the given one checked against this UNet, or one allocated from measured distortions.
+    /// With output sensitivity, the calibration pass runs first; its moments weigh the quantization unless an
+    /// importance file was given.
     public func makePlan(progress: Progress? = nil) throws -> QuantizationPlan {
+        var sensitivity: OutputSensitivity?
+        if options.sensitivity == .output {
+            progress?("calibrating", 0, 1)
+            let unet = try LoadedUNet.open(checkpoint.file.path, config: options.unetConfig, resident: true)
+            sensitivity = try OutputSensitivity(unet, calibration: options.calibration)
+            recordedImportance = sensitivity!.importance
+            importance = importance ?? sensitivity!.importance
+        }
         if let givenPlan { return try check(givenPlan) }
         let weights = Double(layout.weightCount)
         let budget = options.bits * weights - fixedBits
@@ -70,13 +83,23 @@ public final class ModelQuantizer {
         guard minimum <= budget else {
             throw QuantizationError.budgetTooSmall(requested: options.bits, smallest: (fixedBits + minimum) / weights)
         }
-        let measurements = try measure(progress: progress)
+        let measurements = try measure(progress: progress, sensitivity: sensitivity)
         let picks = try options.allocator.allocate(measurements, budget: budget, eta: options.eta)
         var choices: [String: LayerChoice] = [:]
         for (layer, pick) in zip(measurements, picks) { choices[layer.layer] = layer.candidates[pick].choice }
-        let settings = [JSONMember("allocator", .string(options.allocator.rawValue)), JSONMember("sensitivity", .string(options.sensitivity.rawValue)),
+        var settings = [JSONMember("allocator", .string(options.allocator.rawValue)), JSONMember("sensitivity", .string(options.sensitivity.rawValue)),
                         JSONMember("eta", .double(options.eta)), JSONMember("target_bits", .double(options.bits))]
             + (options.importance.map { [JSONMember("importance", .string($0))] } ?? [])
+        if sensitivity != nil {
+            let calibration = options.calibration
+            settings.append(JSONMember("calibration", .object([
+                JSONMember("samples", .int(Int64(calibration.samples ?? 2))),
+                JSONMember("size", .array([.int(Int64(calibration.height)), .int(Int64(calibration.width))])),
+                JSONMember("timesteps", .array((calibration.timesteps ?? []).map { .int(Int64($0)) })),
+                JSONMember("seed", .int(Int64(bitPattern: calibration.seed))),
+                JSONMember("tokens", .int(Int64(calibration.tokens))),
+            ])))
+        }
         return QuantizationPlan(choices: choices, origin: "allocated", cacheTimesteps: cacheTimesteps,
                                 measurements: Dictionary(uniqueKeysWithValues: measurements.map { ($0.layer, $0) }),
                                 settings: settings)
@@ -108,8 +131,9 @@ public final class ModelQuantizer {
         return plan
     }
 
-    /// Quantizes every planned layer at every candidate and records bits and squared error.
-    func measure(progress: Progress?) throws -> [LayerMeasurement] {
+    /// Quantizes every planned layer at every candidate and records bits and distortion: the weights' squared error,
+    /// or with `sensitivity` the squared change of the noise prediction.
+    func measure(progress: Progress?, sensitivity: OutputSensitivity? = nil) throws -> [LayerMeasurement] {
         let total = planned.reduce(0) { $0 + $1.entry.elementCount }
         var done = 0
         return try planned.map { tensor in
@@ -128,20 +152,27 @@ public final class ModelQuantizer {
             var measured: [(index: Int, candidate: LayerMeasurement.Candidate)] = []
             for index in order {
                 let choice = options.candidates[index]
-                let distortion: Double
+                var distortion: Double
+                var result: QuantizationResult?
                 switch choice.kind {
                 case .raw:
                     distortion = LayerQuantizer.rawDistortion(weights)
                 case .grid:
-                    let result = try LayerQuantizer.quantize(weights, tensor: tensor, choice: choice, importance: importance,
-                                                             startFactors: [])
+                    result = try LayerQuantizer.quantize(weights, tensor: tensor, choice: choice, importance: importance,
+                                                         startFactors: [])
                     if choice.groupSize == nil { grid = result }
-                    signal = result.signal
-                    distortion = LayerQuantizer.distortion(of: result)
+                    signal = result!.signal
+                    distortion = LayerQuantizer.distortion(of: result!)
                 case .palette:
                     let start = grid.flatMap { $0.levels == choice.levels ? $0 : nil }
-                    distortion = LayerQuantizer.distortion(of: try LayerQuantizer.quantize(
-                        weights, tensor: tensor, choice: choice, importance: importance, startFactors: [], start: start))
+                    result = try LayerQuantizer.quantize(weights, tensor: tensor, choice: choice, importance: importance,
+                                                         startFactors: [], start: start)
+                    distortion = LayerQuantizer.distortion(of: result!)
+                }
+                if let sensitivity {
+                    signal = sensitivity.signal
+                    let decoded = try result?.dequantized() ?? OutputSensitivity.halfRounded(weights)
+                    distortion = try sensitivity.distortion(layer: tensor.layer!, values: decoded)
                 }
                 measured.append((index, LayerMeasurement.Candidate(choice: choice, bits: choice.accountedBits(rows: tensor.rows, columns: tensor.columns),
                                                                    distortion: distortion)))

@@ -17,18 +17,30 @@ public struct QuantizationOptions: Sendable {
     public var only: String?
     /// Rename the UNet's tensors in the output.
     public var names: NamingScheme?
-    /// A file of per-layer importance weights (see `ImportanceFile`); nil weighs every weight's error alike.
+    /// A file of per-layer importance weights (see `LayerImportance`); nil weighs every weight's error alike.
     public var importance: String?
     /// Element type of kept floating-point tensors (biases, norms, non-UNet parts).
     public var keptType: TargetDType = .f16
 
     public init() {}
 
-    /// Where distortion is measured: in weight space, D = ||W - Q(W)||^2. (Output space, the UNet's noise prediction,
-    /// needs the evaluator.)
+    /// Where distortion is measured: in weight space, D = ||W - Q(W)||^2, or in output space, the squared change of
+    /// the UNet's noise prediction on a seeded calibration set with only that layer quantized (`OutputSensitivity`).
     public enum Sensitivity: String, Sendable, CaseIterable {
         case weight
+        case output
     }
+
+    /// The calibration set of output sensitivity: 2 samples of 16x16 latents, 77 tokens, timesteps 981, 501, 21.
+    public var calibration: EvaluationOptions = {
+        var options = EvaluationOptions()
+        options.samples = 2
+        (options.height, options.width) = (16, 16)
+        options.timesteps = [981, 501, 21]
+        return options
+    }()
+    /// A diffusers config.json for the UNet that output sensitivity runs (nil: beside the file, else from the weights).
+    public var unetConfig: String?
 
     /// Balanced grids of 1 to 8 bits with one scale per row, per-row lookup tables of 1 to 3 bits, and f16.
     public static let defaultCandidates: [LayerChoice] = (1 ... 8).map { .grid($0) } + (1 ... 3).map { .palette($0) } + [.raw16]

@@ -63,3 +63,16 @@ public enum QuantizerError: Error, Equatable, CustomStringConvertible {
         }
     }
 }
+
+extension QuantizationResult {
+    /// The weights as a reader of the .bfq gets them: the codes packed as the file stores them and decoded to f32 by
+    /// the lookup-table `Dequantizer`, the one path by which quantized weights reach anything else.
+    public func dequantized() throws -> [Float] {
+        let packed = try CodePacker.pack(codes, rows: rows, columns: columns, levels: levels)
+        let dequantizer = try Dequantizer(rows: rows, columns: columns, levels: levels, values: values)
+        return try [Float](unsafeUninitializedCapacity: rows * columns) { out, initialized in
+            try packed.withUnsafeBytes { try dequantizer.decode($0, into: UnsafeMutableRawBufferPointer(out), as: .f32) }
+            initialized = rows * columns
+        }
+    }
+}

@@ -23,8 +23,13 @@ public struct UNetModel: Sendable {
                         observer: ((String, FeatureMap) -> Void)? = nil) throws -> [Float] {
         let context = try self.context(input, weights: weights, observer: observer)
         var state = initialState(input)
-        for stage in stages { try stage.run(&state, context) }
+        try run(&state, stages: stages.indices, context)
         return state.hidden.batchMajor()
+    }
+
+    /// Runs `range` of the stages on `state`.
+    func run(_ state: inout UNetState, stages range: Range<Int>, _ context: UNetContext) throws {
+        for stage in stages[range] { try stage.run(&state, context) }
     }
 
     /// The state before the first stage.
