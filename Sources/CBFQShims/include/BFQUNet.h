@@ -5,7 +5,7 @@
 #include <stddef.h>
 
 /// exp(x) for each of `n` values in place (Cephes-style range reduction and polynomial, about 1 ulp; inputs are
-/// clamped to [-87.3, 88.7]).
+/// clamped to [-87.3, 88.3], so every result is a normal finite f32).
 void bfq_exp(float *x, size_t n, int vectorized);
 
 /// Softmax of each of `rows` rows of `columns` values (row starts `stride` apart), in place: exp(x - max) / sum, the
