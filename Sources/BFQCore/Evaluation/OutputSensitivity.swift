@@ -6,7 +6,7 @@ import CBFQShims
 /// per-input-channel second moments (mean of x^2 over every position and image), the importance weights for
 /// weighted quantization.
 public final class OutputSensitivity {
-    private struct Baseline {
+    struct Baseline {
         let context: UNetContext
         /// The state before each stage.
         let states: [UNetState]
@@ -19,7 +19,7 @@ public final class OutputSensitivity {
     public let importance: LayerImportance
     /// Sum of the squared reference predictions over the calibration set (the signal of an output SQNR).
     public let signal: Double
-    private let baselines: [Baseline]
+    let baselines: [Baseline]
 
     /// Runs the reference passes of `unet` on `calibration`'s seeded inputs (conditional states only; samples, size,
     /// timesteps, seed and tokens as given).

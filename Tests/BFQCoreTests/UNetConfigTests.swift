@@ -1,0 +1,58 @@
+import Foundation
+import XCTest
+@testable import BFQCore
+
+/// UNet configurations from diffusers config.json files and from weights alone.
+final class UNetConfigTests: XCTestCase {
+    private func shapes(_ file: String, rename: Bool) throws -> [String: [Int]] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: TestFiles.path("unet/" + file)))
+        let entries = try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [[Any]])
+        let names = entries.map { $0[0] as! String }, dims = entries.map { $0[1] as! [Int] }
+        let renamed = rename ? try UNetNaming.rename(names, to: .diffusers) : names
+        return Dictionary(uniqueKeysWithValues: zip(renamed, dims))
+    }
+
+    func testTheFixtureConfigIsRead() throws {
+        let config = try UNetConfig.load(TestFiles.path("unet/config.json"))
+        XCTAssertEqual(config, UNetConfig(inChannels: 4, outChannels: 4, blockChannels: [8, 16, 32, 32], layersPerBlock: 2,
+                                          downAttention: [true, true, true, false], upAttention: [false, true, true, true],
+                                          heads: [8, 8, 8, 8], transformerLayers: [1, 1, 1, 1], crossAttentionDim: 32,
+                                          linearProjection: false, normGroups: 4))
+        let sd2 = try UNetConfig.load(TestFiles.path("unet/forward/tiny_sd2.config.json"))
+        XCTAssertTrue(sd2.linearProjection)
+        XCTAssertEqual(sd2.layersPerBlock, 1)
+        XCTAssertEqual(sd2.transformerLayers, [2, 2, 2, 2])
+    }
+
+    func testSD15AndSD2AreInferredFromTheirWeights() throws {
+        let sd15 = try UNetConfig.inferred(from: try shapes("sd15_unet_shapes.ldm.json", rename: true), path: "sd15")
+        XCTAssertEqual(sd15, UNetConfig(inChannels: 4, outChannels: 4, blockChannels: [320, 640, 1280, 1280], layersPerBlock: 2,
+                                        downAttention: [true, true, true, false], upAttention: [false, true, true, true],
+                                        heads: [8, 8, 8, 8], transformerLayers: [1, 1, 1, 1], crossAttentionDim: 768,
+                                        linearProjection: false))
+        // SD 2.x: linear projections and 1024-wide cross-attention mean heads of width 64 (5, 10, 20, 20 heads).
+        let sd2 = try UNetConfig.inferred(from: try shapes("sd2_unet_shapes.diffusers.json", rename: false), path: "sd2")
+        XCTAssertEqual(sd2.heads, [5, 10, 20, 20])
+        XCTAssertTrue(sd2.linearProjection)
+        XCTAssertEqual(sd2.crossAttentionDim, 1024)
+    }
+
+    func testUnsupportedSettingsAreRefusedByKey() throws {
+        func refusal(_ text: String) -> UNetError? {
+            do {
+                _ = try UNetConfig(json: try JSONParser.parse(text), path: "c.json")
+                return nil
+            } catch { return error as? UNetError }
+        }
+        let base = #""block_out_channels": [32, 64], "down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"], "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"]"#
+        XCTAssertNil(refusal("{\(base)}"))
+        XCTAssertEqual(refusal(#"{\#(base), "class_embed_type": "timestep"}"#),
+                       .unsupportedConfig(path: "c.json", key: "class_embed_type", reason: "bfq runs only null, found \"timestep\""))
+        XCTAssertEqual(refusal(#"{\#(base), "norm_num_groups": 5}"#)?.description,
+                       "c.json: config \"norm_num_groups\": 5 groups do not divide block 0's 32 channels (GroupNorm groups cannot be read from weights; give the model's config.json)")
+        XCTAssertEqual(refusal(#"{\#(base), "attention_head_dim": [8, 8, 8]}"#),
+                       .unsupportedConfig(path: "c.json", key: "attention_head_dim", reason: "has 3 entries for 2 blocks"))
+        XCTAssertEqual(refusal(#"{"block_out_channels": [32], "down_block_types": ["SimpleDownBlock2D"], "up_block_types": ["UpBlock2D"]}"#),
+                       .unsupportedConfig(path: "c.json", key: "down_block_types", reason: "unsupported SimpleDownBlock2D"))
+    }
+}
