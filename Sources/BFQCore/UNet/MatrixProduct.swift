@@ -1,3 +1,4 @@
+import Glibc
 import COpenBLAS
 
 /// Single-precision matrix products through OpenBLAS (row-major). OpenBLAS's results depend on how a product is
@@ -5,8 +6,8 @@ import COpenBLAS
 /// of at most `tileRows` x `tileColumns` results, spread over `Parallel`'s threads: the same bits whatever the
 /// thread count.
 enum MatrixProduct {
-    static let tileRows = 256
-    static let tileColumns = 512
+    static let tileRows = Int(String(cString: getenv("TR") ?? strdup("256")))!
+    static let tileColumns = Int(String(cString: getenv("TC") ?? strdup("512")))!
     private static let configured: Void = { openblas_set_num_threads(1) }()
 
     /// C = alpha op(A) op(B) + beta C with C [m, n]; op(A) [m, k], op(B) [k, n]; leading dimensions as stored.

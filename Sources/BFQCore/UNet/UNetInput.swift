@@ -27,6 +27,12 @@ public struct UNetInput: Sendable {
         self.source = source
     }
 
+    /// Latent positions over the whole batch a forward pass accepts (16 images of 256x256 latents): activations of
+    /// SD's widest blocks then take about 1.3 GB each, so memory stays bounded whatever a file declares.
+    public static let maximumPositions = 1 << 20
+    /// Encoder tokens per image a forward pass accepts.
+    public static let maximumTokens = 4096
+
     /// Checks the input against the model it is about to run through.
     func check(_ config: UNetConfig) throws {
         func mismatch(_ tensor: String, _ expected: String, _ found: String) -> UNetError {
@@ -37,8 +43,12 @@ public struct UNetInput: Sendable {
             throw mismatch("sample", "shape [batch, \(config.inChannels), height, width]",
                            "[\(batch), \(channels), \(height), \(width)]")
         }
-        guard encoderWidth == config.crossAttentionDim, tokens > 0, encoder.count == batch * tokens * encoderWidth else {
-            throw mismatch("encoder_hidden_states", "shape [\(batch), tokens, \(config.crossAttentionDim)]",
+        guard batch * height * width <= Self.maximumPositions else {
+            throw mismatch("sample", "at most \(Self.maximumPositions) latent positions over the batch (16 x 256x256)",
+                           "[\(batch), \(channels), \(height), \(width)]")
+        }
+        guard encoderWidth == config.crossAttentionDim, tokens > 0, tokens <= Self.maximumTokens, encoder.count == batch * tokens * encoderWidth else {
+            throw mismatch("encoder_hidden_states", "shape [\(batch), tokens <= \(Self.maximumTokens), \(config.crossAttentionDim)]",
                            "[\(encoder.count / max(1, tokens * encoderWidth)), \(tokens), \(encoderWidth)]")
         }
         guard timesteps.count == batch else { throw mismatch("timestep", "\(batch) values", "\(timesteps.count)") }
