@@ -1,7 +1,10 @@
 import CBFQShims
+import COpenBLAS
 
-/// Scaled dot-product attention over channel-major projections, one head and one block of queries at a time, so
-/// at most `queryBlock` x keys scores exist at once.
+/// Scaled dot-product attention over channel-major projections. The work is cut into (image, head, block of
+/// `queryBlock` queries) tasks spread over the threads, each computing its scores, softmax and weighted values with
+/// single-threaded products of a fixed shape: at most one block of scores per thread exists at a time, and the bits do
+/// not depend on the thread count.
 enum Attention {
     static let queryBlock = 512
 
@@ -10,33 +13,28 @@ enum Attention {
     static func apply(q: FeatureMap, k: FeatureMap, v: FeatureMap, heads: Int) -> FeatureMap {
         let d = q.channels / heads, queries = q.plane, keys = k.plane, batch = q.batch
         let scale = Float(1 / Double(d).squareRoot())
-        let block = min(queryBlock, queries)
-        let scores = UnsafeMutablePointer<Float>.allocate(capacity: block * keys)
-        defer { scores.deallocate() }
+        let blocks = (queries + queryBlock - 1) / queryBlock
         return FeatureMap(channels: q.channels, batch: batch, height: q.height, width: q.width) { out in
             q.values.withUnsafeBufferPointer { q in
                 k.values.withUnsafeBufferPointer { k in
                     v.values.withUnsafeBufferPointer { v in
                         let (qColumns, kColumns) = (batch * queries, batch * keys)
-                        for b in 0 ..< batch {
-                            for h in 0 ..< heads {
-                                let qh = q.baseAddress! + h * d * qColumns + b * queries
-                                let kh = k.baseAddress! + h * d * kColumns + b * keys
-                                let vh = v.baseAddress! + h * d * kColumns + b * keys
-                                for first in stride(from: 0, to: queries, by: block) {
-                                    let count = min(block, queries - first)
-                                    MatrixProduct.multiply(m: count, n: keys, k: d, alpha: scale, a: qh + first, lda: qColumns,
-                                                           transposeA: true, b: kh, ldb: kColumns, beta: 0, c: scores, ldc: keys)
-                                    let rowsPerTask = max(1, count / (Parallel.threadCount * 4))
-                                    Parallel.forEach((count + rowsPerTask - 1) / rowsPerTask) { task in
-                                        let row = task * rowsPerTask
-                                        bfq_softmax_rows(scores + row * keys, min(rowsPerTask, count - row), keys, keys, 1)
-                                    }
-                                    MatrixProduct.multiply(m: d, n: count, k: keys, a: vh, lda: kColumns, b: scores, ldb: keys,
-                                                           transposeB: true, beta: 0,
-                                                           c: out + h * d * qColumns + b * queries + first, ldc: qColumns)
-                                }
-                            }
+                        Parallel.forEach(batch * heads * blocks) { task in
+                            let (b, h, first) = (task / (heads * blocks), task / blocks % heads, task % blocks * queryBlock)
+                            let count = min(queryBlock, queries - first)
+                            let qh = q.baseAddress! + h * d * qColumns + b * queries + first
+                            let kh = k.baseAddress! + h * d * kColumns + b * keys
+                            let vh = v.baseAddress! + h * d * kColumns + b * keys
+                            let scores = UnsafeMutablePointer<Float>.allocate(capacity: count * keys)
+                            defer { scores.deallocate() }
+                            MatrixProduct.configure()
+                            // scores [count, keys] = scale x Q_h^T K_h; out [d, count] = V_h scores^T
+                            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(count), Int32(keys), Int32(d), scale,
+                                        qh, Int32(qColumns), kh, Int32(kColumns), 0, scores, Int32(keys))
+                            bfq_softmax_rows(scores, count, keys, keys, 1)
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(d), Int32(count), Int32(keys), 1,
+                                        vh, Int32(kColumns), scores, Int32(keys), 0,
+                                        out + h * d * qColumns + b * queries + first, Int32(qColumns))
                         }
                     }
                 }

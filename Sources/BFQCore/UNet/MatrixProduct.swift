@@ -3,30 +3,40 @@ import COpenBLAS
 
 /// Single-precision matrix products through OpenBLAS (row-major). OpenBLAS's results depend on how a product is
 /// split (its blocking follows the shape), so bfq runs OpenBLAS on one thread and cuts every product into fixed tiles
-/// of at most `tileRows` x `tileColumns` results, spread over `Parallel`'s threads: the same bits whatever the
+/// of about `tileRows` x `tileColumns` results (even tiles whose sizes depend only on the product's shape), spread over `Parallel`'s threads: the same bits whatever the
 /// thread count.
 enum MatrixProduct {
     static let tileRows = Int(String(cString: getenv("TR") ?? strdup("256")))!
     static let tileColumns = Int(String(cString: getenv("TC") ?? strdup("512")))!
     private static let configured: Void = { openblas_set_num_threads(1) }()
 
+    /// Sets OpenBLAS to one thread (once); callers of `cblas_sgemm` outside `multiply` call this first.
+    static func configure() { _ = configured }
+
     /// C = alpha op(A) op(B) + beta C with C [m, n]; op(A) [m, k], op(B) [k, n]; leading dimensions as stored.
     static func multiply(m: Int, n: Int, k: Int, alpha: Float = 1,
                          a: UnsafePointer<Float>, lda: Int, transposeA: Bool = false,
                          b: UnsafePointer<Float>, ldb: Int, transposeB: Bool = false,
                          beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        _ = configured
+        configure()
         guard m > 0, n > 0 else { return }
-        let (rowTiles, columnTiles) = ((m + tileRows - 1) / tileRows, (n + tileColumns - 1) / tileColumns)
+        let (rowTiles, rowStep) = split(m, tileRows), (columnTiles, columnStep) = split(n, tileColumns)
         Parallel.forEach(rowTiles * columnTiles) { tile in
-            let (row, column) = (tile / columnTiles * tileRows, tile % columnTiles * tileColumns)
+            let (row, column) = (tile / columnTiles * rowStep, tile % columnTiles * columnStep)
             // Tile (row, column) reads rows of op(A) and columns of op(B); a transposed operand is stored the other way.
             let aTile = a + (transposeA ? row : row * lda)
             let bTile = b + (transposeB ? column * ldb : column)
             cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-                        Int32(min(tileRows, m - row)), Int32(min(tileColumns, n - column)), Int32(k), alpha, aTile,
+                        Int32(min(rowStep, m - row)), Int32(min(columnStep, n - column)), Int32(k), alpha, aTile,
                         Int32(lda), bTile, Int32(ldb), beta, c + row * ldc + column, Int32(ldc))
         }
+    }
+
+    /// Even tiles covering `size`, as many as tiles of `maximum` need, sizes rounded up to multiples of 16: count and step.
+    static func split(_ size: Int, _ maximum: Int) -> (count: Int, step: Int) {
+        let count = (size + maximum - 1) / maximum
+        let step = ((size + count - 1) / max(count, 1) + 15) / 16 * 16
+        return ((size + step - 1) / max(step, 1), step)
     }
 
     /// Y = W X + b for `x` [in, columns] and `weight` [out, in]: a linear layer, or a 1x1 convolution, on every column.
