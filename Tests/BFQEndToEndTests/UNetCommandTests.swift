@@ -59,7 +59,7 @@ final class UNetCommandTests: XCTestCase {
              "input timestep: expected a tensor, found none"),
             (try write("huge.safetensors", [("sample", .f16, [1, 4, 2048, 1024]), ("timestep", .i64, [1]),
                                             ("encoder_hidden_states", .f32, [1, 77, 32])]),
-             "input sample: expected at most 1048576 latent positions over the batch (16 x 256x256), found [1, 4, 2048, 1024]"),
+             "input sample: expected at most 16384 latent positions per image (128x128) and 1048576 over the batch, found [1, 4, 2048, 1024]"),
             (try write("batch.safetensors", [("sample", .f32, [2, 4, 8, 8]), ("timestep", .i64, [3]),
                                              ("encoder_hidden_states", .f32, [2, 77, 32])]),
              "input timestep: expected 1 or 2 values, found [3]"),

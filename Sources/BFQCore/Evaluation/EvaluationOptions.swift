@@ -18,4 +18,13 @@ public struct EvaluationOptions: Sendable {
     public static let defaultTimesteps = [981, 741, 501, 261, 21]
 
     public init() {}
+
+    /// Checks the latent size (at least 1x1, at most `UNetInput.maximumImagePositions`) and the guidance scale.
+    func validate() throws {
+        guard height > 0, width > 0, height * width <= UNetInput.maximumImagePositions else {
+            throw UNetError.invalidEvaluation("latent size must be at least 1x1 and at most 16384 positions (128x128), "
+                + "found \(height)x\(width)")
+        }
+        guard guidanceScale.isFinite else { throw UNetError.invalidEvaluation("the guidance scale must be finite") }
+    }
 }

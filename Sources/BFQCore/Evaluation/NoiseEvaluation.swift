@@ -11,9 +11,7 @@ public enum NoiseEvaluation {
             throw UNetError.invalidEvaluation("the models differ in their inputs or outputs: \(a.inChannels) -> \(a.outChannels) "
                 + "channels, cross-attention \(a.crossAttentionDim) vs \(b.inChannels) -> \(b.outChannels), \(b.crossAttentionDim)")
         }
-        guard options.height > 0, options.width > 0, options.height * options.width <= 1 << 16 else {
-            throw UNetError.invalidEvaluation("--size must be 1x1 to 256x256 latents, found \(options.height)x\(options.width)")
-        }
+        try options.validate()
         let timesteps = try self.timesteps(options.timesteps, caches: [reference.weights, candidate.weights])
         var generator = SeededGenerator(seed: options.seed)
         let conditioning = try EvaluationConditioning(options, width: a.crossAttentionDim, channels: a.inChannels,

@@ -24,6 +24,7 @@ public final class OutputSensitivity {
     /// Runs the reference passes of `unet` on `calibration`'s seeded inputs (conditional states only; samples, size,
     /// timesteps, seed and tokens as given).
     public init(_ unet: LoadedUNet, calibration: EvaluationOptions) throws {
+        try calibration.validate()
         let (weights, unetConfig) = (unet.weights, unet.model.config)
         model = unet.model
         self.weights = weights

@@ -27,8 +27,11 @@ public struct UNetInput: Sendable {
         self.source = source
     }
 
-    /// Latent positions over the whole batch a forward pass accepts (16 images of 256x256 latents): activations of
-    /// SD's widest blocks then take about 1.3 GB each, so memory stays bounded whatever a file declares.
+    /// Latent positions per image a forward pass accepts (128x128 latents, SD's 1024x1024 pixels): self-attention's
+    /// work grows with their square, so no file can make a pass run for hours.
+    public static let maximumImagePositions = 1 << 14
+    /// Latent positions over the whole batch (64 images of 128x128 latents): activations of SD's widest blocks then
+    /// take about 1.3 GB each, so memory stays bounded whatever a file declares.
     public static let maximumPositions = 1 << 20
     /// Encoder tokens per image a forward pass accepts.
     public static let maximumTokens = 4096
@@ -43,9 +46,9 @@ public struct UNetInput: Sendable {
             throw mismatch("sample", "shape [batch, \(config.inChannels), height, width]",
                            "[\(batch), \(channels), \(height), \(width)]")
         }
-        guard batch * height * width <= Self.maximumPositions else {
-            throw mismatch("sample", "at most \(Self.maximumPositions) latent positions over the batch (16 x 256x256)",
-                           "[\(batch), \(channels), \(height), \(width)]")
+        guard height * width <= Self.maximumImagePositions, batch * height * width <= Self.maximumPositions else {
+            throw mismatch("sample", "at most \(Self.maximumImagePositions) latent positions per image (128x128) and "
+                           + "\(Self.maximumPositions) over the batch", "[\(batch), \(channels), \(height), \(width)]")
         }
         guard encoderWidth == config.crossAttentionDim, tokens > 0, tokens <= Self.maximumTokens, encoder.count == batch * tokens * encoderWidth else {
             throw mismatch("encoder_hidden_states", "shape [\(batch), tokens <= \(Self.maximumTokens), \(config.crossAttentionDim)]",
