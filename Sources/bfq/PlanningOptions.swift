@@ -79,14 +79,14 @@ struct PlanningOptions: ParsableArguments {
             }
             options.candidates += (1 ... 4).map { LayerChoice.grid($0, groupSize: size) }
         }
-        if sensitivity == .output {
-            guard (1 ... 64).contains(calibrationSamples) else { throw ValidationError("--calibration-samples must be 1...64") }
-            options.calibration.samples = calibrationSamples
-            (options.calibration.height, options.calibration.width) = try ArgumentParsing.size(calibrationSize, option: "--calibration-size")
-            options.calibration.timesteps = try ArgumentParsing.integers(calibrationTimesteps, option: "--calibration-timesteps")
-            options.unetConfig = unetConfig
-        } else if saveImportance != nil {
-            throw ValidationError("--save-importance needs --sensitivity output")
+        // Checked whether or not they are used, so a mistyped value never passes silently.
+        guard (1 ... 64).contains(calibrationSamples) else { throw ValidationError("--calibration-samples must be 1...64") }
+        options.calibration.samples = calibrationSamples
+        (options.calibration.height, options.calibration.width) = try ArgumentParsing.size(calibrationSize, option: "--calibration-size")
+        options.calibration.timesteps = try ArgumentParsing.integers(calibrationTimesteps, option: "--calibration-timesteps")
+        options.unetConfig = unetConfig
+        if sensitivity != .output, saveImportance != nil || unetConfig != nil {
+            throw ValidationError("--save-importance and --unet-config need --sensitivity output")
         }
         options.only = only
         options.importance = importance
