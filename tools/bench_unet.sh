@@ -9,8 +9,8 @@
 # of tools/bench_unet_torch.py --repeat 1 (python, torch and diffusers imports included). Both whole processes load
 # their weights from the fp16 file: bfq maps it and widens each tensor to f32 when its layer runs, torch converts every
 # tensor to f32 before the forward pass. torch's in-process forward time (model loaded, median of 3 forwards) is shown
-# beside; bfq has no in-process figure. Peak RSS with
-# /usr/bin/time -v (one run each; the .bfq: median of RUNS runs). bfq's noise_pred is checked against torch's.
+# beside; bfq has no in-process figure. Peak RSS with /usr/bin/time -v (one run each; the .bfq: median of RUNS runs).
+# bfq's noise_pred is checked against torch's.
 # Hyperfine's JSON is kept as BENCH_DIR/bench_unet.CASE.json.
 #
 #     tools/bench_unet.sh [BENCH_DIR]     (default bench/; RUNS=3, THREADS=2, CASES="fixture sd32 sd64 bfq64")
