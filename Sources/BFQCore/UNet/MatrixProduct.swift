@@ -1,4 +1,3 @@
-import Glibc
 import COpenBLAS
 
 /// Single-precision matrix products through OpenBLAS (row-major). OpenBLAS's results depend on how a product is
@@ -6,8 +5,8 @@ import COpenBLAS
 /// of about `tileRows` x `tileColumns` results (even tiles whose sizes depend only on the product's shape), spread over `Parallel`'s threads: the same bits whatever the
 /// thread count.
 enum MatrixProduct {
-    static let tileRows = Int(String(cString: getenv("TR") ?? strdup("256")))!
-    static let tileColumns = Int(String(cString: getenv("TC") ?? strdup("512")))!
+    static let tileRows = 256
+    static let tileColumns = 512
     private static let configured: Void = { openblas_set_num_threads(1) }()
 
     /// Sets OpenBLAS to one thread (once); callers of `cblas_sgemm` outside `multiply` call this first.
