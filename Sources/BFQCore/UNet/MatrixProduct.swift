@@ -1,9 +1,9 @@
 import COpenBLAS
 
 /// Single-precision matrix products through OpenBLAS (row-major). OpenBLAS's results depend on how a product is
-/// split (its blocking follows the shape), so bfq runs OpenBLAS on one thread and cuts every product into fixed tiles
-/// of about `tileRows` x `tileColumns` results (even tiles whose sizes depend only on the product's shape), spread over `Parallel`'s threads: the same bits whatever the
-/// thread count.
+/// split (its blocking follows the shape), so bfq runs OpenBLAS on one thread and cuts every product into even tiles
+/// of about `tileRows` x `tileColumns` results whose sizes depend only on the product's shape, spread over
+/// `Parallel`'s threads: the same bits whatever the thread count.
 enum MatrixProduct {
     static let tileRows = 256
     static let tileColumns = 512
