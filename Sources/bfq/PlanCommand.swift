@@ -24,19 +24,22 @@ struct PlanCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            let options = try planning.options()
+            _ = try OutputChecks.targets([output, svg, planning.saveImportance], inputs: [input] + planning.inputFiles)
             let checkpoint = try CheckpointFile.open(input)
-            let quantizer = try ModelQuantizer(checkpoint, options: try planning.options())
+            let quantizer = try ModelQuantizer(checkpoint, options: options)
             let progress = ProgressBar()
             let plan = try quantizer.makePlan(progress: progress.update)
-            try planning.saveImportance(of: quantizer)
+            try planning.saveImportance(of: quantizer, to: try OutputChecks.targets([planning.saveImportance], inputs: [input] + planning.inputFiles))
             progress.finish()
             let average = quantizer.averageBits(of: plan)
             if let output {
                 try TextFile.write(JSONWriter.pretty(plan.json(layout: quantizer.layout, averageBits: average)) + "\n",
-                                   to: output, inputs: [checkpoint.file])
+                                   to: output, inputs: try planning.inputFiles.map { try MappedFile(path: $0) } + [checkpoint.file])
             }
             if let svg {
-                try TextFile.write(PlanChart.svg(plan, layout: quantizer.layout, eta: planning.eta), to: svg, inputs: [checkpoint.file])
+                try TextFile.write(PlanChart.svg(plan, layout: quantizer.layout, eta: planning.eta), to: svg,
+                                   inputs: try planning.inputFiles.map { try MappedFile(path: $0) } + [checkpoint.file])
             }
             var counts: [LayerChoice: Int] = [:]
             for tensor in quantizer.layout.tensors {

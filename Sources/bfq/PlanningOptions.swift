@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import BFQCore
 
 extension BitAllocator: ExpressibleByArgument {}
@@ -93,9 +94,14 @@ struct PlanningOptions: ParsableArguments {
         return options
     }
 
-    /// Writes the moments the calibration pass recorded to --save-importance, when asked.
-    func saveImportance(of quantizer: ModelQuantizer) throws {
-        guard let path = saveImportance, let recorded = quantizer.recordedImportance else { return }
-        try recorded.write(to: OutputTarget(path: path, inputs: [quantizer.checkpoint.file]))
+    /// Files these options read besides the model: importance, UNet config, a plan file.
+    var inputFiles: [String] {
+        [importance, unetConfig, plan].compactMap { $0 }.filter { FileManager.default.fileExists(atPath: $0) }
+    }
+
+    /// Writes the moments the calibration pass recorded to --save-importance (its target in `targets`), when asked.
+    func saveImportance(of quantizer: ModelQuantizer, to targets: [String: OutputTarget]) throws {
+        guard let path = saveImportance, let recorded = quantizer.recordedImportance, let target = targets[path] else { return }
+        try recorded.write(to: target)
     }
 }

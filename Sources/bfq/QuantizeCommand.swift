@@ -39,13 +39,15 @@ struct QuantizeCommand: ParsableCommand {
             var options = try planning.options()
             options.names = names
             options.keptType = keptDtype
+            let targets = try OutputChecks.targets([output, planning.saveImportance], inputs: [input] + planning.inputFiles,
+                                                   durable: fsync)
             let checkpoint = try CheckpointFile.open(input)
             for warning in checkpoint.warnings { printError("bfq: warning: \(warning)") }
             let quantizer = try ModelQuantizer(checkpoint, options: options)
             let progress = ProgressBar()
             let plan = try quantizer.makePlan(progress: progress.update)
-            try planning.saveImportance(of: quantizer)
-            let report = try quantizer.write(plan: plan, to: OutputTarget(path: output, inputs: [checkpoint.file], durable: fsync),
+            try planning.saveImportance(of: quantizer, to: targets)
+            let report = try quantizer.write(plan: plan, to: targets[output]!,
                                              progress: progress.update)
             progress.finish()
             print(json ? JSONWriter.pretty(report.json) : report.text)

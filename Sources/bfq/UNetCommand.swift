@@ -33,11 +33,12 @@ struct UNetCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            _ = try CheckpointFile.writer(for: output)
+            let target = try OutputChecks.targets([output], inputs: [model, input, config], durable: fsync)[output]!
             let unet = try LoadedUNet.open(model, config: config, resident: false)
             let input = try UNetInput.load(input)
             let prediction = try unet.predict(input)
             let shape = [input.batch, unet.model.config.outChannels, input.height, input.width]
-            let target = OutputTarget(path: output, inputs: [try MappedFile(path: model), try MappedFile(path: self.input)], durable: fsync)
             try FloatTensors([("noise_pred", shape, prediction)]).write(to: target)
         }
     }

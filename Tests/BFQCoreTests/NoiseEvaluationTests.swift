@@ -72,6 +72,7 @@ final class NoiseEvaluationTests: XCTestCase {
             let timeFeatures: TimeFeatureTable?
             init(_ timesteps: [Int]) { timeFeatures = TimeFeatureTable(timesteps: timesteps, layers: [], values: []) }
             func floats(_ name: String, shape: [Int]) throws -> [Float] { [] }
+            func unreadTensors() -> [String] { [] }
         }
         XCTAssertEqual(try NoiseEvaluation.timesteps(nil, caches: [Cached(Array(stride(from: 1, through: 981, by: 20)))]),
                        EvaluationOptions.defaultTimesteps)

@@ -141,6 +141,43 @@ final class UNetForwardTests: XCTestCase {
         }
     }
 
+    func testWeightsTheConfigurationDoesNotReadAreRefused() throws {
+        // Every block without attention: the transformers' weights are never read.
+        let directory = try TestFiles.temporaryDirectory()
+        var text = try String(contentsOfFile: path("config.json"), encoding: .utf8)
+        text = text.replacingOccurrences(of: "CrossAttnDownBlock2D", with: "DownBlock2D").replacingOccurrences(of: "CrossAttnUpBlock2D", with: "UpBlock2D")
+        try TextFile.write(text, to: directory + "/plain.json")
+        let unet = try LoadedUNet.open(path("tiny_unet.ldm.safetensors"), config: directory + "/plain.json")
+        XCTAssertThrowsError(try unet.predict(try UNetInput.load(path("forward/sd1_batch2.safetensors")))) { error in
+            XCTAssertEqual(error as? UNetError, .unreadTensor(path: self.path("tiny_unet.ldm.safetensors"),
+                                                              name: "model.diffusion_model.input_blocks.1.1.norm.bias"))
+        }
+    }
+
+    func testTwoNamesForOneWeightAndNonFiniteOutputsAreRefused() throws {
+        let source = try CheckpointFile.open(path("tiny_unet.diffusers.safetensors"))
+        let directory = try TestFiles.temporaryDirectory()
+        let twice = directory + "/twice.safetensors"
+        var tensors = source.tensors
+        var copy = try XCTUnwrap(tensors.first { $0.name == "conv_in.weight" })
+        copy.name = "unet.conv_in.weight"
+        tensors.append(copy)
+        try SafeTensorsWriter.write(to: OutputTarget(path: twice), tensors: tensors.map { OutputTensor(name: $0.name, dtype: $0.dtype, shape: $0.shape) },
+                                    metadata: [:], source: CopyingSource(checkpoint: Checkpoint(file: source.file, format: source.format,
+                                    metadata: [:], tensors: tensors, warnings: [], decoder: nil)))
+        XCTAssertThrowsError(try LoadedUNet.open(twice)) { error in
+            XCTAssertEqual(error as? UNetError, .ambiguousTensor(path: twice, first: "conv_in.weight", second: "unet.conv_in.weight"))
+        }
+        // conv_out weights of 3e38 drive the prediction to infinity.
+        let unet = try LoadedUNet.open(path("tiny_unet.diffusers.safetensors"))
+        let shape = try XCTUnwrap(unet.weights.shapes["conv_out.weight"])
+        let huge = ReplacedWeight(base: unet.weights, name: "conv_out.weight", values: Array(repeating: 3e38, count: shape.reduce(1, *)))
+        XCTAssertThrowsError(try unet.model.predict(try UNetInput.load(path("forward/sd1_batch2.safetensors")), weights: huge)) { error in
+            guard case let .nonFiniteOutput(file, _)? = error as? UNetError else { return XCTFail("\(error)") }
+            XCTAssertEqual(file, self.path("tiny_unet.diffusers.safetensors"))
+        }
+    }
+
     func testAMissingWeightIsNamedInTheFilesScheme() throws {
         let source = try CheckpointFile.open(path("tiny_unet.ldm.safetensors"))
         let directory = try TestFiles.temporaryDirectory()

@@ -59,7 +59,7 @@ final class UNetCommandTests: XCTestCase {
              "input timestep: expected a tensor, found none"),
             (try write("huge.safetensors", [("sample", .f16, [1, 4, 2048, 1024]), ("timestep", .i64, [1]),
                                             ("encoder_hidden_states", .f32, [1, 77, 32])]),
-             "input sample: expected at most 16384 latent positions per image (128x128) and 1048576 over the batch, found [1, 4, 2048, 1024]"),
+             "input sample: expected at least one image of at least 1x1, at most 16384 latent positions per image (128x128) and 131072 over the batch, found [1, 4, 2048, 1024]"),
             (try write("batch.safetensors", [("sample", .f32, [2, 4, 8, 8]), ("timestep", .i64, [3]),
                                              ("encoder_hidden_states", .f32, [2, 77, 32])]),
              "input timestep: expected 1 or 2 values, found [3]"),
@@ -107,6 +107,28 @@ final class UNetCommandTests: XCTestCase {
         let moments = try CheckpointFile.open(directory + "/moments.safetensors")
         XCTAssertEqual(moments.tensors.count, 282)
         XCTAssertEqual(moments.tensors.first { $0.name == "conv_in" }?.shape, [4])
+    }
+
+    func testOutputsThatClashOrReplaceAnInputAreRefusedBeforeAnyWork() throws {
+        let directory = try BFQProcess.temporaryDirectory()
+        let source = BFQProcess.path("unet/tiny_unet.ldm.safetensors")
+        let same = directory + "/x.safetensors"
+        var run = try BFQProcess.run(["plan", source, "--sensitivity", "output", "-o", same, "--save-importance", same])
+        XCTAssertEqual(run.status, 2)
+        XCTAssertEqual(run.stderr, "bfq: error: \(same) and \(same) are the same output file\n")
+        let config = directory + "/config.json"
+        try FileManager.default.copyItem(atPath: BFQProcess.path("unet/config.json"), toPath: config)
+        let before = try Data(contentsOf: URL(fileURLWithPath: config))
+        run = try BFQProcess.run(["plan", source, "--sensitivity", "output", "--unet-config", config, "-o", config])
+        XCTAssertEqual(run.status, 2)
+        XCTAssertTrue(run.stderr.contains("refusing to overwrite"), run.stderr)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: config)), before)
+        run = try BFQProcess.run(["plan", source, "--sensitivity", "output", "--calibration-size", "100000x100000"])
+        XCTAssertEqual(run.status, 2)
+        XCTAssertEqual(run.stderr, "bfq: error: --calibration-size must be at least 1x1 and at most 16384 positions (128x128), found 100000x100000\n")
+        run = try BFQProcess.run(["unet", model, "--input", batch2, "--output", directory + "/noise.txt"])
+        XCTAssertEqual(run.status, 2)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory), ["config.json"])
     }
 
     func testEvalRefusesUncachedTimesteps() throws {

@@ -46,9 +46,10 @@ struct EvaluationConditioning {
         let checkpoint = try CheckpointFile.open(path)
         func states(_ name: String) throws -> (TensorEntry, [Float])? {
             guard let entry = checkpoint.tensors.first(where: { $0.name == name }) else { return nil }
-            guard entry.shape.count == 3, entry.shape[2] == width, entry.shape[0] > 0, entry.shape[1] > 0,
-                  entry.dtype.isFloatingPoint else {
-                throw UNetError.inputMismatch(path: path, tensor: name, expected: "floating-point [N, tokens, \(width)]",
+            guard entry.shape.count == 3, entry.shape[2] == width, (1 ... 64).contains(entry.shape[0]),
+                  (1 ... UNetInput.maximumTokens).contains(entry.shape[1]), entry.dtype.isFloatingPoint else {
+                throw UNetError.inputMismatch(path: path, tensor: name, expected: "floating-point [1 to 64 samples, "
+                                              + "1 to \(UNetInput.maximumTokens) tokens, \(width)]",
                                               found: "\(entry.dtype.rawValue) \(entry.shape)")
             }
             let values = try checkpoint.floats(of: entry)

@@ -19,11 +19,18 @@ public struct EvaluationOptions: Sendable {
 
     public init() {}
 
-    /// Checks the latent size (at least 1x1, at most `UNetInput.maximumImagePositions`) and the guidance scale.
-    func validate() throws {
-        guard height > 0, width > 0, height * width <= UNetInput.maximumImagePositions else {
-            throw UNetError.invalidEvaluation("latent size must be at least 1x1 and at most 16384 positions (128x128), "
+    /// Checks the latent size (at least 1x1, at most `UNetInput.maximumImagePositions`, and with each batch of
+    /// `images` per sample within `UNetInput.maximumPositions`) and the guidance scale.
+    func validate(imagesPerSample: Int = 2, option: String = "--size") throws {
+        let limit = UNetInput.maximumImagePositions
+        guard (1 ... limit).contains(height), (1 ... limit).contains(width), height * width <= limit else {
+            throw UNetError.invalidEvaluation("\(option) must be at least 1x1 and at most \(limit) positions (128x128), "
                 + "found \(height)x\(width)")
+        }
+        let samples = self.samples ?? 2
+        guard (1 ... 64).contains(samples), imagesPerSample * samples * height * width <= UNetInput.maximumPositions else {
+            throw UNetError.invalidEvaluation("\(samples) samples of \(height)x\(width) latents exceed "
+                + "\(UNetInput.maximumPositions) latent positions per batch (\(imagesPerSample) images per sample)")
         }
         guard guidanceScale.isFinite else { throw UNetError.invalidEvaluation("the guidance scale must be finite") }
     }

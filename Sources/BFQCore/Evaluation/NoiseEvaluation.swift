@@ -44,11 +44,11 @@ public enum NoiseEvaluation {
     }
 
     /// The timesteps asked for, or the default spread; with time-feature caches, only timesteps every cache holds.
-    static func timesteps(_ requested: [Int]?, caches sources: [UNetWeightSource]) throws -> [Int] {
+    static func timesteps(_ requested: [Int]?, caches sources: [UNetWeightSource], option: String = "--timesteps") throws -> [Int] {
         let caches = sources.compactMap { source in source.timeFeatures.map { (source.path, Set($0.timesteps)) } }
         if let requested {
-            guard !requested.isEmpty, requested.allSatisfy({ (0 ... 999).contains($0) }) else {
-                throw UNetError.invalidEvaluation("--timesteps must list integers in 0...999")
+            guard (1 ... 64).contains(requested.count), requested.allSatisfy({ (0 ... 999).contains($0) }) else {
+                throw UNetError.invalidEvaluation("\(option) must list 1 to 64 integers in 0...999")
             }
             for (path, cached) in caches {
                 if let missing = requested.first(where: { !cached.contains($0) }) {

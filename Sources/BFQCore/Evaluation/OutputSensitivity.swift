@@ -24,7 +24,8 @@ public final class OutputSensitivity {
     /// Runs the reference passes of `unet` on `calibration`'s seeded inputs (conditional states only; samples, size,
     /// timesteps, seed and tokens as given).
     public init(_ unet: LoadedUNet, calibration: EvaluationOptions) throws {
-        try calibration.validate()
+        // Saved states grow with the calibration batch: 8192 positions (2 samples of 64x64) at most.
+        try calibration.validate(imagesPerSample: 16, option: "--calibration-size")
         let (weights, unetConfig) = (unet.weights, unet.model.config)
         model = unet.model
         self.weights = weights
@@ -45,7 +46,7 @@ public final class OutputSensitivity {
             }
         }
         var baselines: [Baseline] = []
-        for timestep in try NoiseEvaluation.timesteps(calibration.timesteps, caches: [weights]) {
+        for timestep in try NoiseEvaluation.timesteps(calibration.timesteps, caches: [weights], option: "--calibration-timesteps") {
             let batch = conditioning.input(timestep: timestep, channels: unetConfig.inChannels, height: calibration.height,
                                            width: calibration.width)
             let samples = conditioning.samples
@@ -62,10 +63,12 @@ public final class OutputSensitivity {
                 states.append(state)
                 try model.run(&state, stages: index ..< index + 1, context)
             }
+            try UNetModel.checkFinite(state.hidden.values, path: weights.path)
             let plain = UNetContext(weights: weights, encoder: context.encoder, timesteps: context.timesteps)
             baselines.append(Baseline(context: plain, states: states, output: state.hidden.values))
         }
         self.baselines = baselines
+        if let unread = weights.unreadTensors().first { throw UNetError.unreadTensor(path: weights.path, name: unread) }
         signal = baselines.reduce(0.0) { total, baseline in baseline.output.reduce(total) { $0 + Double($1) * Double($1) } }
         var moments: [String: [Float]] = [:]
         for (module, channelSums) in sums { moments[module] = channelSums.map { Float($0 / Double(max(counts[module]!, 1))) } }
@@ -112,6 +115,7 @@ final class ReplacedWeight: UNetWeightSource {
     }
 
     var path: String { base.path }
+    func unreadTensors() -> [String] { base.unreadTensors() }
     var shapes: [String: [Int]] { base.shapes }
     var timeFeatures: TimeFeatureTable? { base.timeFeatures }
 

@@ -22,12 +22,7 @@ public final class AtomicFileWriter {
 
     /// Creates the temporary file. Refuses a target that is one of `inputs` (same device and inode).
     public init(path: String, inputs: [MappedFile] = [], durable: Bool = true, bufferSize: Int = 8 << 20) throws {
-        var info = stat()
-        if stat(path, &info) == 0 {
-            for input in inputs where input.identity == (UInt64(info.st_dev), UInt64(info.st_ino)) {
-                throw FileError.wouldOverwriteInput(path: path)
-            }
-        }
+        try Self.refuseInputs(path: path, inputs: inputs)
         self.path = path
         self.durable = durable
         let slash = path.lastIndex(of: "/")
@@ -47,6 +42,15 @@ public final class AtomicFileWriter {
         temporaryPath = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         fchmod(fd, 0o644)
         buffer = .allocate(byteCount: bufferSize, alignment: 4096)
+    }
+
+    /// Throws when `path` names one of `inputs` (same device and inode).
+    static func refuseInputs(path: String, inputs: [MappedFile]) throws {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return }
+        for input in inputs where input.identity == (UInt64(info.st_dev), UInt64(info.st_ino)) {
+            throw FileError.wouldOverwriteInput(path: path)
+        }
     }
 
     deinit {

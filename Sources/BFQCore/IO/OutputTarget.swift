@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Where and how a writer puts its file: the path, the input files it must not replace, and whether the data
 /// must reach the disk (fsync) before the file is renamed into place.
 public struct OutputTarget: Sendable {
@@ -11,6 +15,14 @@ public struct OutputTarget: Sendable {
         self.path = path
         self.inputs = inputs
         self.durable = durable
+    }
+
+    /// Checks, before any work, what writing would check: the target is none of `inputs` and its folder takes files.
+    public func check() throws {
+        try AtomicFileWriter.refuseInputs(path: path, inputs: inputs)
+        let slash = path.lastIndex(of: "/")
+        let directory = slash.map { String(path[...$0]) } ?? "."
+        guard access(directory, W_OK | X_OK) == 0 else { throw FileError.cannotWrite(path: path, errno: errno) }
     }
 
     /// Creates the temporary file the output is written to.

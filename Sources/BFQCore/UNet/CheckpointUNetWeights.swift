@@ -16,6 +16,9 @@ public final class CheckpointUNetWeights: UNetWeightSource {
     /// The file's name for each diffusers name, for messages.
     private let fileNames: [String: String]
     private let kept = Mutex<[String: [Float]]>([:])
+    /// Diffusers names of the file's UNet tensors, in file order, and those read so far.
+    private let unetNames: [String]
+    private let read = Mutex<Set<String>>([])
 
     /// - Parameter resident: keep decoded tensors (nil: keep them unless the file is a .bfq).
     public init(_ checkpoint: Checkpoint, resident: Bool? = nil) throws {
@@ -33,9 +36,13 @@ public final class CheckpointUNetWeights: UNetWeightSource {
         }
         var entries: [String: TensorEntry] = [:], fileNames: [String: String] = [:]
         for (entry, name) in zip(checkpoint.tensors, renamed) {
+            if let other = fileNames.updateValue(entry.name, forKey: name) {
+                throw UNetError.ambiguousTensor(path: path, first: other, second: entry.name)
+            }
             entries[name] = entry
-            fileNames[name] = entry.name
         }
+        let unetIndices = Set(UNetNaming.groups(checkpoint.tensors.map(\.name)).flatMap(\.indices))
+        unetNames = checkpoint.tensors.indices.filter(unetIndices.contains).map { renamed[$0] }
         self.entries = entries
         self.fileNames = fileNames
         shapes = entries.mapValues(\.shape)
@@ -50,6 +57,7 @@ public final class CheckpointUNetWeights: UNetWeightSource {
     }
 
     public func floats(_ name: String, shape: [Int]) throws -> [Float] {
+        read.withLock { _ = $0.insert(name) }
         if resident, let values = kept.withLock({ $0[name] }) { return values }
         guard let entry = entries[name] else {
             throw UNetError.missingTensor(path: path, name: name, fileName: fileName(of: name))
@@ -61,6 +69,11 @@ public final class CheckpointUNetWeights: UNetWeightSource {
         let values = try checkpoint.floats(of: entry)
         if resident { kept.withLock { $0[name] = values } }
         return values
+    }
+
+    public func unreadTensors() -> [String] {
+        let read = self.read.withLock { $0 }
+        return unetNames.filter { !read.contains($0) }.map { fileNames[$0]! }
     }
 
     /// The name `name` would have in the file's scheme, for messages about missing tensors.

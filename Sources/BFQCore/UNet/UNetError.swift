@@ -14,6 +14,12 @@ public enum UNetError: Error, Equatable, CustomStringConvertible {
     case nonFiniteInput(path: String, tensor: String, index: Int)
     /// A timestep the model's time-feature cache does not hold (a .bfq with the time embedding replaced).
     case timestepNotCached(path: String, timestep: Float, cached: [Int])
+    /// Two file tensors that name the same UNet weight.
+    case ambiguousTensor(path: String, first: String, second: String)
+    /// A UNet tensor the configuration never reads (the weights describe another architecture).
+    case unreadTensor(path: String, name: String)
+    /// The forward pass produced NaN or infinity.
+    case nonFiniteOutput(path: String, index: Int)
     /// Evaluation options that cannot be met.
     case invalidEvaluation(String)
 
@@ -31,12 +37,18 @@ public enum UNetError: Error, Equatable, CustomStringConvertible {
         case let .inputMismatch(path, tensor, expected, found):
             return "\(path): input \(tensor): expected \(expected), found \(found)"
         case let .nonFiniteInput(path, tensor, index):
-            return "\(path): input \(tensor): element \(index) is not finite"
+            return "\(path): input \(tensor): element \(index) is not finite in f32"
         case let .timestepNotCached(path, timestep, cached):
             let list = cached.count <= 8 ? cached.map(String.init).joined(separator: ", ")
                 : "\(cached.count) timesteps \(cached.first!)...\(cached.last!)"
             return "\(path): timestep \(Formatting.general(Double(timestep))) is not in the file's time-feature cache "
                 + "(\(list)); the time embedding was replaced by the cache when quantizing"
+        case let .ambiguousTensor(path, first, second):
+            return "\(path): tensors \(first) and \(second) are the same UNet weight"
+        case let .unreadTensor(path, name):
+            return "\(path): tensor \(name) is not part of the configured UNet (the weights and the configuration disagree)"
+        case let .nonFiniteOutput(path, index):
+            return "\(path): noise prediction element \(index) is not finite (the weights or inputs overflow f32)"
         case let .invalidEvaluation(reason):
             return reason
         }

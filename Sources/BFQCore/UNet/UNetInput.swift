@@ -30,11 +30,17 @@ public struct UNetInput: Sendable {
     /// Latent positions per image a forward pass accepts (128x128 latents, SD's 1024x1024 pixels): self-attention's
     /// work grows with their square, so no file can make a pass run for hours.
     public static let maximumImagePositions = 1 << 14
-    /// Latent positions over the whole batch (64 images of 128x128 latents): activations of SD's widest blocks then
-    /// take about 1.3 GB each, so memory stays bounded whatever a file declares.
-    public static let maximumPositions = 1 << 20
+    /// Latent positions over the whole batch (8 images of 128x128 latents, 32 of 64x64): SD then peaks at a few GB,
+    /// so memory stays bounded whatever a file declares.
+    public static let maximumPositions = 1 << 17
     /// Encoder tokens per image a forward pass accepts.
     public static let maximumTokens = 4096
+    /// Encoder values (batch x tokens x width) a forward pass accepts: 256 MB of f32.
+    public static let maximumEncoderValues = 1 << 26
+    /// Latent channels a file may declare (SD uses 4, inpainting 9).
+    public static let maximumChannels = 64
+
+    static let positionLimits = "at most \(maximumImagePositions) latent positions per image (128x128) and \(maximumPositions) over the batch"
 
     /// Checks the input against the model it is about to run through.
     func check(_ config: UNetConfig) throws {
@@ -47,8 +53,7 @@ public struct UNetInput: Sendable {
                            "[\(batch), \(channels), \(height), \(width)]")
         }
         guard height * width <= Self.maximumImagePositions, batch * height * width <= Self.maximumPositions else {
-            throw mismatch("sample", "at most \(Self.maximumImagePositions) latent positions per image (128x128) and "
-                           + "\(Self.maximumPositions) over the batch", "[\(batch), \(channels), \(height), \(width)]")
+            throw mismatch("sample", Self.positionLimits, "[\(batch), \(channels), \(height), \(width)]")
         }
         guard encoderWidth == config.crossAttentionDim, tokens > 0, tokens <= Self.maximumTokens, encoder.count == batch * tokens * encoderWidth else {
             throw mismatch("encoder_hidden_states", "shape [\(batch), tokens <= \(Self.maximumTokens), \(config.crossAttentionDim)]",
@@ -77,6 +82,28 @@ public struct UNetInput: Sendable {
             if let bad = values.firstIndex(where: { !$0.isFinite }) { throw UNetError.nonFiniteInput(path: path, tensor: name, index: bad) }
             return (entry, values)
         }
+        // Declared shapes are checked against the limits before anything is decoded.
+        func declared(_ name: String) -> [Int]? { checkpoint.tensors.first { $0.name == name }?.shape }
+        if let shape = declared("sample"), shape.count == 4 {
+            let (batch, channels, height, width) = (shape[0], shape[1], shape[2], shape[3])
+            guard (1 ... maximumChannels).contains(channels) else {
+                throw mismatch("sample", "1 to \(maximumChannels) channels", "\(shape)")
+            }
+            guard batch >= 1, height >= 1, width >= 1, height <= maximumImagePositions, width <= maximumImagePositions,
+                  height * width <= maximumImagePositions, batch <= maximumPositions, batch * height * width <= maximumPositions else {
+                throw mismatch("sample", "at least one image of at least 1x1, " + positionLimits, "\(shape)")
+            }
+        }
+        if let shape = declared("encoder_hidden_states"), shape.count == 3 {
+            guard shape.allSatisfy({ $0 >= 1 && $0 <= maximumEncoderValues }), shape[1] <= maximumTokens,
+                  shape[0] * shape[1] <= maximumEncoderValues, shape[0] * shape[1] * shape[2] <= maximumEncoderValues else {
+                throw mismatch("encoder_hidden_states", "[batch, 1 to \(maximumTokens) tokens, width] of at most "
+                               + "\(maximumEncoderValues) values", "\(shape)")
+            }
+        }
+        if let shape = declared("timestep"), shape.count <= 1 {
+            guard shape.reduce(1, *) <= maximumPositions else { throw mismatch("timestep", "one value per image", "\(shape)") }
+        }
         let (sampleEntry, sample) = try tensor("sample", rank: [4], floating: true)
         let (encoderEntry, encoder) = try tensor("encoder_hidden_states", rank: [3], floating: true)
         let (timeEntry, times) = try tensor("timestep", rank: [0, 1], floating: false)
@@ -85,7 +112,7 @@ public struct UNetInput: Sendable {
             throw mismatch("encoder_hidden_states", "\(batch) images, like sample", "\(encoderEntry.shape)")
         }
         guard times.count == batch || times.count == 1 else {
-            throw mismatch("timestep", "1 or \(batch) values", "\(timeEntry.shape)")
+            throw mismatch("timestep", batch == 1 ? "1 value" : "1 or \(batch) values", "\(timeEntry.shape)")
         }
         return UNetInput(sample: sample, batch: batch, channels: sampleEntry.shape[1], height: sampleEntry.shape[2],
                          width: sampleEntry.shape[3], timesteps: times.count == batch ? times : Array(repeating: times[0], count: batch),

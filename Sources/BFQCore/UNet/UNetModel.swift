@@ -24,7 +24,18 @@ public struct UNetModel: Sendable {
         let context = try self.context(input, weights: weights, observer: observer)
         var state = initialState(input)
         try run(&state, stages: stages.indices, context)
-        return state.hidden.batchMajor()
+        let output = state.hidden.batchMajor()
+        try Self.checkFinite(output, path: weights.path)
+        if let unread = weights.unreadTensors().first { throw UNetError.unreadTensor(path: weights.path, name: unread) }
+        return output
+    }
+
+    /// Throws naming the first NaN or infinite value of a prediction.
+    static func checkFinite(_ values: [Float], path: String) throws {
+        let largest = values.withUnsafeBytes { $0.bindMemory(to: UInt32.self).reduce(0 as UInt32) { Swift.max($0, $1 & 0x7FFF_FFFF) } }
+        if largest >= Float.infinity.bitPattern, let bad = values.firstIndex(where: { !$0.isFinite }) {
+            throw UNetError.nonFiniteOutput(path: path, index: bad)
+        }
     }
 
     /// Runs `range` of the stages on `state`.

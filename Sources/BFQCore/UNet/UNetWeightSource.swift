@@ -10,6 +10,8 @@ public protocol UNetWeightSource: AnyObject, Sendable {
     /// The tensor `name` widened to f32.
     /// - Throws: `UNetError` when it is missing, not floating-point, or not of `shape`.
     func floats(_ name: String, shape: [Int]) throws -> [Float]
+    /// The file's names of UNet tensors no call of `floats` has asked for yet, in file order.
+    func unreadTensors() -> [String]
 }
 
 /// Cached time features (spec/bfq.md section 3.3) by diffusers module name: every ResNet's `time_emb_proj` output for
