@@ -25,6 +25,7 @@
 #define P5 5.0000001201e-1f
 
 static inline float exp_scalar(float x) {
+    if (x != x) return x; /* NaN stays NaN */
     x = x > EXP_HI ? EXP_HI : (x < EXP_LO ? EXP_LO : x);
     const float n = nearbyintf(x * LOG2E);
     float r = x - n * LN2_HI;
@@ -67,8 +68,8 @@ static inline float silu_scalar(float x) { return x / (1.0f + exp_scalar(-x)); }
 
 #if defined(__x86_64__)
 __attribute__((target("avx2"), always_inline))
-static inline __m256 exp_avx2(__m256 x) {
-    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(EXP_LO)), _mm256_set1_ps(EXP_HI));
+static inline __m256 exp_avx2(__m256 input) {
+    __m256 x = _mm256_min_ps(_mm256_max_ps(input, _mm256_set1_ps(EXP_LO)), _mm256_set1_ps(EXP_HI));
     const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(LOG2E)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m256 r = _mm256_sub_ps(x, _mm256_mul_ps(n, _mm256_set1_ps(LN2_HI)));
     r = _mm256_sub_ps(r, _mm256_mul_ps(n, _mm256_set1_ps(LN2_LO)));
@@ -80,7 +81,8 @@ static inline __m256 exp_avx2(__m256 x) {
     y = _mm256_add_ps(_mm256_mul_ps(y, _mm256_mul_ps(r, r)), r);
     y = _mm256_add_ps(y, _mm256_set1_ps(1.0f));
     const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(y, _mm256_castsi256_ps(bits));
+    /* NaN lanes stay NaN, as in the scalar code. */
+    return _mm256_blendv_ps(_mm256_mul_ps(y, _mm256_castsi256_ps(bits)), input, _mm256_cmp_ps(input, input, _CMP_UNORD_Q));
 }
 
 __attribute__((target("avx2")))
@@ -130,7 +132,8 @@ static void softmax_row_avx2(float *x, size_t n) {
     float maximum = -INFINITY;
     if (full) {
         __m256 m = _mm256_loadu_ps(x);
-        for (size_t i = 8; i < full; i += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(x + i));
+        /* max(new, m) keeps m when either is NaN, as the scalar code's comparison does. */
+        for (size_t i = 8; i < full; i += 8) m = _mm256_max_ps(_mm256_loadu_ps(x + i), m);
         float lanes[8];
         _mm256_storeu_ps(lanes, m);
         for (int k = 0; k < 8; k++) maximum = lanes[k] > maximum ? lanes[k] : maximum;

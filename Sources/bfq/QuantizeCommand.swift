@@ -44,6 +44,7 @@ struct QuantizeCommand: ParsableCommand {
             let checkpoint = try CheckpointFile.open(input)
             for warning in checkpoint.warnings { printError("bfq: warning: \(warning)") }
             let quantizer = try ModelQuantizer(checkpoint, options: options)
+            for warning in quantizer.warnings { printError("bfq: warning: \(warning)") }
             let progress = ProgressBar()
             let plan = try quantizer.makePlan(progress: progress.update)
             try planning.saveImportance(of: quantizer, to: targets)

@@ -28,6 +28,20 @@ final class UNetKernelTests: XCTestCase {
         }
     }
 
+    func testNaNAndInfinityGiveNaNEitherWay() {
+        for vectorized: Int32 in [0, 1] {
+            var x: [Float] = [.nan, 1, -3, 0, 2, 5, 7, 9, 1]
+            bfq_exp(&x, x.count, vectorized)
+            XCTAssertTrue(x[0].isNaN)
+            XCTAssertEqual(x[1], Float(M_E), accuracy: 1e-6)
+            for row: [Float] in [[1, 2, .nan, 4, 5, 6, 7, 8, 9], [.infinity, 2, 3, 4, 5, 6, 7, 8, 9], [1, 2, 3, 4, 5, 6, 7, 8, .nan]] {
+                var values = row
+                bfq_softmax_rows(&values, 1, values.count, values.count, vectorized)
+                XCTAssertTrue(values.allSatisfy(\.isNaN), "\(row) \(vectorized): \(values)")
+            }
+        }
+    }
+
     func testSoftmaxRowsSumToOneAndMatchF64() {
         let (rows, columns) = (5, 1001)
         let inputs = random(rows * columns, scale: 8)

@@ -19,6 +19,8 @@ public final class ModelQuantizer {
     public let cacheTimesteps: [Int]?
     /// Importance weights: the file's, else (with output sensitivity) those the calibration pass recorded.
     private var importance: LayerImportance?
+    /// Things the user should know that do not stop the work, one line each.
+    public private(set) var warnings: [String] = []
     /// The second moments the calibration pass of output sensitivity recorded, once `makePlan` ran it.
     public private(set) var recordedImportance: LayerImportance?
 
@@ -32,9 +34,21 @@ public final class ModelQuantizer {
         let layers = layout.tensors.filter { $0.role == .allocated || ($0.role == .time && $0.isMatrix) }.compactMap(\.layer)
         givenPlan = try options.plan.map { try QuantizationPlan.builtIn($0, layers: layers) ?? QuantizationPlan.load($0) }
         cacheTimesteps = options.cacheTimesteps ?? givenPlan?.cacheTimesteps
+        // The cache computes SD's time embedding (flip_sin_to_cos, shift 0); a config saying otherwise cannot be cached.
+        if cacheTimesteps != nil, let path = LoadedUNet.configPath(for: checkpoint.file.path, given: options.unetConfig) {
+            let config = try UNetConfig.load(path)
+            guard config.flipSinToCos, config.frequencyShift == 0 else {
+                throw QuantizationError.invalidOption("\(path): the time-feature cache computes SD's timestep embedding "
+                    + "(flip_sin_to_cos true, freq_shift 0); this UNet's differs, so its time features cannot be cached")
+            }
+        }
         importance = try options.importance.map { try LayerImportance(path: $0) }
         if let importance, !layout.tensors.contains(where: importance.covers) {
             throw QuantizationError.importanceMatchesNoLayer(path: options.importance!)
+        }
+        if let givenPlan, givenPlan.sensitivity == "output", importance == nil, options.sensitivity != .output {
+            warnings.append("\(givenPlan.origin) was allocated with output sensitivity, whose recorded moments weighed its "
+                + "quantization; to reproduce it, pass --importance with the file --save-importance wrote")
         }
     }
 

@@ -12,6 +12,8 @@ public struct QuantizationPlan: Sendable, Equatable {
     public var measurements: [String: LayerMeasurement]
     /// Settings the allocator used, written to the plan file as they are.
     public var settings: [JSONMember]
+    /// The `sensitivity` a loaded plan file records (how it was allocated), if any; not written back.
+    public var sensitivity: String?
 
     public init(choices: [String: LayerChoice], origin: String, cacheTimesteps: [Int]? = nil,
                 measurements: [String: LayerMeasurement] = [:], settings: [JSONMember] = []) {
@@ -70,7 +72,9 @@ public struct QuantizationPlan: Sendable, Equatable {
             do { try TimestepSchedule.validate(list) } catch { throw invalid("\"cache_timesteps\": \(error)") }
             timesteps = list
         }
-        return QuantizationPlan(choices: choices, origin: path, cacheTimesteps: timesteps)
+        var plan = QuantizationPlan(choices: choices, origin: path, cacheTimesteps: timesteps)
+        plan.sensitivity = json["sensitivity"]?.stringValue
+        return plan
     }
 
     /// The plan file: settings, totals, then one object per layer in UNet order.

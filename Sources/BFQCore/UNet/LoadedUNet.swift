@@ -20,10 +20,9 @@ public struct LoadedUNet: Sendable {
     /// - Parameter resident: keep decoded f32 weights (nil: unless the file is a .bfq).
     public static func open(_ path: String, config configPath: String? = nil, resident: Bool? = nil) throws -> LoadedUNet {
         let weights = try CheckpointUNetWeights(try CheckpointFile.open(path), resident: resident)
-        let sibling = siblingConfig(of: path)
         let config: UNetConfig
         let source: String
-        if let file = configPath ?? sibling {
+        if let file = self.configPath(for: path, given: configPath) {
             config = try UNetConfig.load(file)
             source = file
         } else {
@@ -32,6 +31,9 @@ public struct LoadedUNet: Sendable {
         }
         return LoadedUNet(weights: weights, model: UNetModel(config: config), configSource: source)
     }
+
+    /// The config file that applies to the model in `path`: `given`, else `siblingConfig(of:)`.
+    public static func configPath(for path: String, given: String?) -> String? { given ?? siblingConfig(of: path) }
 
     /// `config.json` in `path`'s folder when it describes a `UNet2DConditionModel`.
     private static func siblingConfig(of path: String) -> String? {

@@ -51,7 +51,7 @@ enum Normalization {
                     let (weight, bias) = (gamma[c], beta[c])
                     let source = input.baseAddress! + row * plane, target = out + row * plane
                     for i in 0 ..< plane { target[i] = (source[i] - mean) * s * weight + bias }
-                    if silu { bfq_silu(target, plane, 1) }
+                    if silu { bfq_silu(target, plane, ElementwiseKernels.vectorized) }
                 }
             }
         }

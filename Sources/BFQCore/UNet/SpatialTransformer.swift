@@ -54,7 +54,7 @@ struct SpatialTransformer {
                 Parallel.forEach((half + perTask - 1) / perTask) { task in
                     let start = task * perTask
                     bfq_geglu(values.baseAddress! + start, values.baseAddress! + half + start, out + start,
-                              min(perTask, half - start), 1)
+                              min(perTask, half - start), ElementwiseKernels.vectorized)
                 }
             }
         }

@@ -85,9 +85,9 @@ struct UNetStageBuilder {
             var values = [Float](repeating: 0, count: rows.count)
             for b in 0 ..< batch { for k in 0 ..< width { values[k * batch + b] = rows[b * width + k] } }
             var h = try linear1(FeatureMap(channels: width, batch: batch, height: 1, width: 1, values: values), context)
-            bfq_silu(&h.values, h.values.count, 1)
+            bfq_silu(&h.values, h.values.count, ElementwiseKernels.vectorized)
             h = try linear2(h, context)
-            bfq_silu(&h.values, h.values.count, 1)
+            bfq_silu(&h.values, h.values.count, ElementwiseKernels.vectorized)
             state.time = h
         }
     }

@@ -1,7 +1,8 @@
 #ifndef BFQ_UNET_H
 #define BFQ_UNET_H
 /// Elementwise and data-movement kernels of the reference UNet. Each has AVX2 and portable scalar code that give the
-/// same bits (the same operations in the same order, lane by lane); `vectorized` 0 forces the scalar code.
+/// same bits for finite inputs (the same operations in the same order, lane by lane) and NaN where the other gives NaN;
+/// `vectorized` 0 forces the scalar code.
 #include <stddef.h>
 
 /// exp(x) for each of `n` values in place (Cephes-style range reduction and polynomial, about 1 ulp; inputs are
