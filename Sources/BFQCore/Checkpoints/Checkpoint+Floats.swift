@@ -3,15 +3,19 @@ extension Checkpoint {
     /// straight to f32 through the lookup-table dequantizer. The tensor's file pages are released afterwards.
     public func floats(of tensor: TensorEntry) throws -> [Float] {
         precondition(tensor.dtype.isFloatingPoint, "\(tensor.name) is not floating-point")
-        var source = tensor
-        if let container = decoder as? ContainerTensorDecoder, container.isQuantized(tensor) { source.dtype = .f32 }
         let count = tensor.elementCount
+        if let container = decoder as? ContainerTensorDecoder, container.isQuantized(tensor) {
+            return try [Float](unsafeUninitializedCapacity: count) { out, initialized in
+                try container.decodeFloats(of: tensor, into: out)
+                initialized = count
+            }
+        }
         let floats = try [Float](unsafeUninitializedCapacity: count) { out, initialized in
-            try withContiguousBytes(of: source) { bytes in
+            try withContiguousBytes(of: tensor) { bytes in
                 let perTask = 1 << 18
                 Parallel.forEach((count + perTask - 1) / perTask) { task in
                     let start = task * perTask
-                    ElementConverter.convert(bytes.baseAddress! + start * source.dtype.byteSize, source.dtype,
+                    ElementConverter.convert(bytes.baseAddress! + start * tensor.dtype.byteSize, tensor.dtype,
                                              to: UnsafeMutableRawPointer(out.baseAddress! + start), .f32,
                                              count: min(perTask, count - start))
                 }

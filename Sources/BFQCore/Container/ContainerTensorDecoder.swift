@@ -36,6 +36,12 @@ public struct ContainerTensorDecoder: TensorDecoder {
         byName[Array(tensor.name.utf8)].map { reader.manifest.tensors[$0].levels != nil } ?? false
     }
 
+    /// Decodes quantized `tensor` straight to f32 into `output` (its element count of floats).
+    func decodeFloats(of tensor: TensorEntry, into output: UnsafeMutableBufferPointer<Float>) throws {
+        let entry = reader.manifest.tensors[byName[Array(tensor.name.utf8)]!]
+        try QuantizedTensorDecoder(reader: reader, tensor: entry).decode(into: UnsafeMutableRawBufferPointer(output), as: .f32)
+    }
+
     /// Checks invariant 13 for a quantized tensor by decoding it; raw tensors have no codes.
     func checkCodes(of tensor: TensorEntry) throws {
         guard isQuantized(tensor) else { return }

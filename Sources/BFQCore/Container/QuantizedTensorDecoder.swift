@@ -5,23 +5,28 @@ struct QuantizedTensorDecoder {
 
     /// Calls `body` with the tensor's weights as `dtype` (f32, f16 or bf16), row-major.
     func withDecoded<R>(as dtype: DType, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
-        let dequantizer = try makeDequantizer()
         let decodeType: DType = dtype == .f16 ? .f16 : .f32
         let count = tensor.elementCount
         let output = UnsafeMutableRawBufferPointer.allocate(byteCount: count * decodeType.byteSize, alignment: 64)
         defer { output.deallocate() }
-        try reader.withSection(tensor.sections["codes"]!.index) { packed in
-            do {
-                try dequantizer.decode(packed, into: output, as: decodeType)
-            } catch let error as PackingError {
-                throw ContainerError.codeInvalid(path: reader.file.path, tensor: tensor.name, rule: "\(error)")
-            }
-        }
+        try decode(into: output, as: decodeType)
         guard dtype == .bf16 else { return try body(UnsafeRawBufferPointer(output)) }
         let converted = UnsafeMutableRawBufferPointer.allocate(byteCount: count * 2, alignment: 64)
         defer { converted.deallocate() }
         ElementConverter.convert(output.baseAddress!, .f32, to: converted.baseAddress!, .bf16, count: count)
         return try body(UnsafeRawBufferPointer(converted))
+    }
+
+    /// Decodes the weights as `dtype` (f32 or f16) into `output`, which holds exactly that many bytes.
+    func decode(into output: UnsafeMutableRawBufferPointer, as dtype: DType) throws {
+        let dequantizer = try makeDequantizer()
+        try reader.withSection(tensor.sections["codes"]!.index) { packed in
+            do {
+                try dequantizer.decode(packed, into: output, as: dtype)
+            } catch let error as PackingError {
+                throw ContainerError.codeInvalid(path: reader.file.path, tensor: tensor.name, rule: "\(error)")
+            }
+        }
     }
 
     private func makeDequantizer() throws -> Dequantizer {
