@@ -20,7 +20,11 @@ extension UNetConfig {
         guard blocks > 0, count("up_blocks") == blocks else {
             throw UNetError.notAUNet(path: path, reason: "\(blocks) down blocks and \(count("up_blocks")) up blocks")
         }
-        let channels = try (0 ..< blocks).map { try shape("down_blocks.\($0).resnets.0.conv1.weight")[0] }
+        let channels = try (0 ..< blocks).map { block in
+            let conv = try shape("down_blocks.\(block).resnets.0.conv1.weight")
+            guard conv.count == 4 else { throw UNetError.notAUNet(path: path, reason: "down block \(block)'s conv1 weight is not 4-D") }
+            return conv[0]
+        }
         let downAttention = (0 ..< blocks).map { shapes["down_blocks.\($0).attentions.0.proj_in.weight"] != nil }
         let upAttention = (0 ..< blocks).map { shapes["up_blocks.\($0).attentions.0.proj_in.weight"] != nil }
         let transformerLayers = (0 ..< blocks).map { block in
