@@ -48,6 +48,12 @@ struct EvalCommand: ParsableCommand {
     @Option(help: ArgumentHelp("A diffusers UNet config.json for both models.", valueName: "file"))
     var config: String?
 
+    @Option(help: ArgumentHelp("A config.json for the reference only (overrides --config).", valueName: "file"))
+    var referenceConfig: String?
+
+    @Option(help: ArgumentHelp("A config.json for the candidate only (overrides --config).", valueName: "file"))
+    var candidateConfig: String?
+
     @Flag(help: "Output JSON.")
     var json = false
 
@@ -62,8 +68,9 @@ struct EvalCommand: ParsableCommand {
             guard guidance.isFinite else { throw ValidationError("--guidance must be a finite number") }
             options.guidanceScale = guidance
             options.encoderStates = encoderStates
-            let report = try NoiseEvaluation.run(reference: try LoadedUNet.open(reference, config: config),
-                                                 candidate: try LoadedUNet.open(candidate, config: config), options: options)
+            let report = try NoiseEvaluation.run(reference: try LoadedUNet.open(reference, config: referenceConfig ?? config),
+                                                 candidate: try LoadedUNet.open(candidate, config: candidateConfig ?? config),
+                                                 options: options)
             print(json ? JSONWriter.pretty(report.json) : report.text)
         }
     }

@@ -79,7 +79,8 @@ final class UNetCommandTests: XCTestCase {
     func testEvalAndAnOutputSensitivityQuantizationBeatTheWeightSpaceOne() throws {
         let directory = try BFQProcess.temporaryDirectory()
         let source = BFQProcess.path("unet/tiny_unet.ldm.safetensors"), config = BFQProcess.path("unet/config.json")
-        let itself = try BFQProcess.run(["eval", source, model, "--json", "--size", "8x8", "--samples", "1"])
+        // The reference reads its config.json beside it; the candidate is named with --candidate-config.
+        let itself = try BFQProcess.run(["eval", source, model, "--json", "--size", "8x8", "--samples", "1", "--candidate-config", config])
         XCTAssertEqual(itself.status, 0, itself.stderr)
         let zero = try JSONParser.parse(itself.stdout)
         XCTAssertEqual(zero["mse"], .double(0))
