@@ -28,18 +28,24 @@ public final class AtomicFileWriter {
         let slash = path.lastIndex(of: "/")
         let directory = slash.map { String(path[...$0]) } ?? ""
         let base = slash.map { String(path[path.index(after: $0)...]) } ?? path
-        var template = Array("\(directory).\(base).tmp-XXXXXX".utf8CString)
-        // Signals wait until the temporary file is registered for removal, so none can strand it.
-        let descriptor = InterruptCleanup.deferringSignals {
-            let descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-            if descriptor >= 0 {
-                InterruptCleanup.register(String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
-            }
-            return descriptor
+        // The temporary name is registered for removal before the file is created, so a signal delivered to any
+        // thread at any moment finds every temporary file that exists.
+        var descriptor: Int32 = -1
+        var temporary = ""
+        var generator = SystemRandomNumberGenerator()
+        let letters = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+        for _ in 0 ..< 100 {
+            temporary = "\(directory).\(base).tmp-" + String((0 ..< 6).map { _ in letters.randomElement(using: &generator)! })
+            InterruptCleanup.register(temporary)
+            descriptor = open(temporary, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            if descriptor >= 0 { break }
+            let reason = errno
+            InterruptCleanup.unregister(temporary)
+            guard reason == EEXIST else { throw FileError.cannotWrite(path: path, errno: reason) }
         }
-        guard descriptor >= 0 else { throw FileError.cannotWrite(path: path, errno: errno) }
+        guard descriptor >= 0 else { throw FileError.cannotWrite(path: path, errno: EEXIST) }
         fd = descriptor
-        temporaryPath = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        temporaryPath = temporary
         fchmod(fd, 0o644)
         buffer = .allocate(byteCount: bufferSize, alignment: 4096)
     }

@@ -20,16 +20,8 @@ enum InterruptCleanup {
 
     private static let signals = [SIGINT, SIGTERM, SIGHUP]
 
-    /// Runs `body` with the cleanup signals blocked; one that arrives meanwhile is handled right after.
-    static func deferringSignals<R>(_ body: () -> R) -> R {
-        var blocked = sigset_t(), previous = sigset_t()
-        sigemptyset(&blocked)
-        for sig in signals { sigaddset(&blocked, sig) }
-        pthread_sigmask(SIG_BLOCK, &blocked, &previous)
-        defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
-        return body()
-    }
-
+    /// Adds `path` to the files removed on interruption (installing the handlers on first use). Register a temporary
+    /// file's name before creating it: a signal may reach any thread at any moment.
     static func register(_ path: String) {
         pthread_mutex_lock(&lock)
         defer { pthread_mutex_unlock(&lock) }
