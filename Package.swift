@@ -6,6 +6,7 @@ let package = Package(
     products: [
         .executable(name: "bfq", targets: ["bfq"]),
         .library(name: "BFQCore", targets: ["BFQCore"]),
+        .library(name: "BFQFuzzing", targets: ["BFQFuzzing"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -49,13 +50,18 @@ let package = Package(
             name: "BFQTestSupport",
             path: "Tests/BFQTestSupport"
         ),
+        .target(
+            name: "BFQFuzzing",
+            dependencies: ["BFQCore"],
+            path: "Tests/BFQFuzzing"
+        ),
         .executableTarget(
             name: "bfq-testdata",
             dependencies: ["BFQCore"]
         ),
         .testTarget(
             name: "BFQCoreTests",
-            dependencies: ["BFQCore", "BFQTestSupport"]
+            dependencies: ["BFQCore", "BFQTestSupport", "BFQFuzzing"]
         ),
         .testTarget(
             name: "BFQEndToEndTests",
