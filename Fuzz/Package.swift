@@ -1,19 +1,17 @@
 // swift-tools-version:6.0
-// libFuzzer targets for bfq's readers; kept out of the main package so `swift build`/`swift test` never see them.
-// Build (from this folder): see Fuzz/README.md.
+// The libFuzzer driver for bfq's readers, kept out of the main package so `swift build` / `swift test` never compile
+// with fuzzer flags. Build and run with tools/fuzz.sh (see Fuzz/README.md).
 import PackageDescription
-
-let entries = ["safetensors", "pytorch", "pickle", "bfq", "plan", "unet-config"]
 
 let package = Package(
     name: "bfq-fuzz",
     dependencies: [.package(name: "bfq", path: "..")],
-    targets: [.systemLibrary(name: "CLibFuzzer")] + entries.map { name in
+    targets: [
+        .systemLibrary(name: "CLibFuzzer"),
         .executableTarget(
-            name: "fuzz-\(name)",
-            dependencies: ["CLibFuzzer", .product(name: "BFQFuzzing", package: "bfq")],
-            path: "Sources/fuzz-\(name)"
-        )
-    },
+            name: "bfq-fuzz",
+            dependencies: ["CLibFuzzer", .product(name: "BFQFuzzing", package: "bfq")]
+        ),
+    ],
     swiftLanguageModes: [.v6]
 )

@@ -1,32 +1,19 @@
 import Foundation
-import CBFQShims
+import BFQFuzzing
 @testable import BFQCore
 
 /// Editing .bfq bytes in tests: read and write fields, and re-seal CRCs so a deeper invariant is reached.
 enum ContainerFixtures {
-    static func u32(_ bytes: [UInt8], _ offset: Int) -> UInt32 {
-        bytes[offset ..< offset + 4].reversed().reduce(0) { $0 << 8 | UInt32($1) }
-    }
+    static func u32(_ bytes: [UInt8], _ offset: Int) -> UInt32 { ContainerResealing.field(UInt32.self, in: bytes, at: offset) }
 
-    static func u64(_ bytes: [UInt8], _ offset: Int) -> UInt64 {
-        bytes[offset ..< offset + 8].reversed().reduce(0) { $0 << 8 | UInt64($1) }
-    }
+    static func u64(_ bytes: [UInt8], _ offset: Int) -> UInt64 { ContainerResealing.field(UInt64.self, in: bytes, at: offset) }
 
     static func set<T: FixedWidthInteger>(_ value: T, in bytes: inout [UInt8], at offset: Int) {
-        withUnsafeBytes(of: value.littleEndian) { bytes.replaceSubrange(offset ..< offset + $0.count, with: $0) }
+        ContainerResealing.set(value, in: &bytes, at: offset)
     }
 
     /// Recomputes the table, manifest and header CRCs after an edit.
-    static func reseal(_ bytes: inout [UInt8]) {
-        let table = Int(u64(bytes, 16)), manifest = Int(u64(bytes, 32)), size = Int(u64(bytes, 40))
-        if table <= manifest, manifest <= bytes.count {
-            set(bfq_crc32(0, Array(bytes[table ..< manifest]), manifest - table), in: &bytes, at: 56)
-        }
-        if manifest + size <= bytes.count {
-            set(bfq_crc32(0, Array(bytes[manifest ..< manifest + size]), size), in: &bytes, at: 60)
-        }
-        set(bfq_crc32(0, bytes, 64), in: &bytes, at: 64)
-    }
+    static func reseal(_ bytes: inout [UInt8]) { ContainerResealing.reseal(&bytes) }
 
     /// Replaces the manifest with `text`, fixing sizes and CRCs.
     static func replaceManifest(_ bytes: inout [UInt8], with text: String) {
