@@ -1,43 +1,94 @@
 import Foundation
 import XCTest
-@testable import BFQCore
 
-/// An interrupted conversion leaves neither the output nor its temporary file.
+/// Killing `bfq convert` or `bfq quantize` at random moments (SIGKILL, SIGTERM, SIGINT) leaves under the output name
+/// either nothing, the previous file intact, or the complete new file, and nothing else in the folder.
+/// The moments are drawn over the measured length of a complete run, so they cover every phase on any machine.
 final class InterruptionTests: XCTestCase {
-    /// A 2 GiB safetensors file of zeros, sparse on disk, so it costs nothing to make.
+    /// A safetensors file of 64 Mi f16 zeros, sparse on disk, so it costs nothing to make; f32 output is 256 MiB.
     private func largeSparseInput(in directory: String) throws -> String {
         let path = directory + "/zeros.safetensors"
-        let elements = 1 << 30
+        let elements = 1 << 26
         var header = Array(#"{"zeros":{"dtype":"F16","shape":[\#(elements)],"data_offsets":[0,\#(elements * 2)]}}"#.utf8)
         header += [UInt8](repeating: 0x20, count: (8 - header.count % 8) % 8)
-        var bytes = withUnsafeBytes(of: UInt64(header.count).littleEndian, Array.init) + header
-        bytes.reserveCapacity(bytes.count)
-        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        try Data(withUnsafeBytes(of: UInt64(header.count).littleEndian, Array.init) + header).write(to: URL(fileURLWithPath: path))
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-        try handle.truncate(atOffset: UInt64(bytes.count + elements * 2))
+        try handle.truncate(atOffset: UInt64(8 + header.count + elements * 2))
         try handle.close()
         return path
     }
 
-    func testSignalDuringConvertLeavesNothing() throws {
-        let directory = try BFQProcess.temporaryDirectory()
-        let input = try largeSparseInput(in: directory)
-        for signal in [SIGTERM, SIGINT] {
-            let process = Process()
-            process.executableURL = BFQProcess.productsDirectory.appendingPathComponent("bfq")
-            process.arguments = ["convert", input, directory + "/out.safetensors", "--dtype", "f32"]
-            try process.run()
-            // Wait until the temporary file exists, then interrupt.
-            let deadline = Date().addingTimeInterval(20)
-            while process.isRunning, Date() < deadline,
-                  !(try FileManager.default.contentsOfDirectory(atPath: directory)).contains(where: { $0.contains(".tmp-") }) {
-                usleep(2000)
-            }
-            guard process.isRunning else { throw XCTSkip("conversion finished before it could be interrupted") }
+    /// Starts `bfq arguments`, with output discarded.
+    private func start(_ arguments: [String], environment: [String: String]) throws -> Process {
+        let process = Process()
+        process.executableURL = BFQProcess.productsDirectory.appendingPathComponent("bfq")
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
+    /// Runs `arguments` (which write `output`) once to completion for the finished bytes and its duration, then
+    /// `rounds` times killed after a random part of that duration, with and without a previous file at `output`.
+    private func killAtRandomMoments(_ arguments: [String], output: String, rounds: Int,
+                                     signals: [Int32] = [SIGKILL, SIGTERM, SIGINT], environment: [String: String] = [:],
+                                     file: StaticString = #filePath, line: UInt = #line) throws {
+        let directory = (output as NSString).deletingLastPathComponent
+        let others = Set(try FileManager.default.contentsOfDirectory(atPath: directory)).subtracting([(output as NSString).lastPathComponent])
+        let began = Date()
+        let complete = try start(arguments, environment: environment)
+        complete.waitUntilExit()
+        let duration = Date().timeIntervalSince(began)
+        XCTAssertEqual(complete.terminationStatus, 0, file: file, line: line)
+        let finished = try Data(contentsOf: URL(fileURLWithPath: output))
+        let previous = Data("the previous file".utf8)
+        var generator = SystemRandomNumberGenerator()
+        var outcomes: [String: Int] = [:]
+        for round in 0 ..< rounds {
+            let hadPrevious = round % 2 == 0
+            try? FileManager.default.removeItem(atPath: output)
+            if hadPrevious { try previous.write(to: URL(fileURLWithPath: output)) }
+            let signal = signals[round % signals.count]
+            let delay = Double.random(in: 0 ..< duration * 1.1, using: &generator)
+            let process = try start(arguments, environment: environment)
+            usleep(UInt32(delay * 1e6))
             kill(process.processIdentifier, signal)
             process.waitUntilExit()
-            XCTAssertEqual(process.terminationStatus, 128 + signal)
-            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory), ["zeros.safetensors"])
+            let context = "round \(round): signal \(signal) after \(String(format: "%.3f", delay)) of \(String(format: "%.3f", duration)) s"
+            let left = Set(try FileManager.default.contentsOfDirectory(atPath: directory)).subtracting(others)
+            XCTAssertTrue(left.isSubset(of: [(output as NSString).lastPathComponent]), "\(context): left \(left.sorted())", file: file, line: line)
+            let now = try? Data(contentsOf: URL(fileURLWithPath: output))
+            let outcome = now == nil ? "none" : now == previous ? "previous" : now == finished ? "complete" : "partial"
+            XCTAssertNotEqual(outcome, "partial", context, file: file, line: line)
+            if outcome == "none" { XCTAssertFalse(hadPrevious, "\(context): the previous file was removed", file: file, line: line) }
+            outcomes[outcome, default: 0] += 1
         }
+        // Most moments fall inside the run; the rest show what a finished run leaves.
+        XCTAssertGreaterThan((outcomes["none"] ?? 0) + (outcomes["previous"] ?? 0), 0, "\(outcomes)", file: file, line: line)
+    }
+
+    func testConvertKilledAtRandomMoments() throws {
+        let directory = try BFQProcess.temporaryDirectory()
+        let input = try largeSparseInput(in: directory)
+        try killAtRandomMoments(["convert", input, directory + "/out.safetensors", "--dtype", "f32"],
+                                output: directory + "/out.safetensors", rounds: 9)
+    }
+
+    func testQuantizeKilledAtRandomMoments() throws {
+        let directory = try BFQProcess.temporaryDirectory()
+        try killAtRandomMoments(["quantize", BFQProcess.path("unet/tiny_unet.ldm.safetensors"), directory + "/out.bfq",
+                                 "--bits", "2", "--cache-timesteps", "ddim:4"],
+                                output: directory + "/out.bfq", rounds: 9)
+    }
+
+    func testConvertWithNamedTemporaryFilesInterruptedAtRandomMoments() throws {
+        // The fallback for file systems without unnamed files: a hidden temporary file that SIGTERM and SIGINT remove.
+        let directory = try BFQProcess.temporaryDirectory()
+        let input = try largeSparseInput(in: directory)
+        try killAtRandomMoments(["convert", input, directory + "/out.safetensors", "--dtype", "f32"],
+                                output: directory + "/out.safetensors", rounds: 8, signals: [SIGTERM, SIGINT],
+                                environment: ["BFQ_TEMPORARY_FILES": "named"])
     }
 }

@@ -5,12 +5,15 @@ import Darwin
 #endif
 import CBFQShims
 
-/// Writes a file through a temporary file next to the target, renamed into place only by `commit()`
-/// after everything is written and flushed to the kernel (and synced to disk when `durable`). Dropped without `commit()`, it removes the temporary file,
-/// so an error never leaves partial output. SIGINT and SIGTERM also remove it (see `InterruptCleanup`).
+/// Writes a file that appears under its name only complete: `commit()` puts it in place after everything is written
+/// and flushed to the kernel (and synced to disk when `durable`); an existing file of that name stays intact until then.
+/// The data goes to an unnamed file in the target's directory (O_TMPFILE), so no interruption, SIGKILL or power loss
+/// included, can leave anything behind; where the file system has no unnamed files (or BFQ_TEMPORARY_FILES=named), to a
+/// hidden temporary file next to the target that SIGINT, SIGTERM and SIGHUP remove (`InterruptCleanup`). Dropped without `commit()`, nothing remains.
 public final class AtomicFileWriter {
     public let path: String
-    private let temporaryPath: String
+    /// The hidden temporary file's name, when the data is not in an unnamed file.
+    private var temporaryPath: String?
     private var fd: Int32
     private var buffer: UnsafeMutableRawBufferPointer
     private var buffered = 0
@@ -20,34 +23,54 @@ public final class AtomicFileWriter {
     /// Bytes written so far (including those still buffered).
     public private(set) var offset = 0
 
-    /// Creates the temporary file. Refuses a target that is one of `inputs` (same device and inode).
+    /// Creates the unnamed (or temporary) file. Refuses a target that is one of `inputs` (same device and inode).
     public init(path: String, inputs: [MappedFile] = [], durable: Bool = true, bufferSize: Int = 8 << 20) throws {
         try Self.refuseInputs(path: path, inputs: inputs)
         self.path = path
         self.durable = durable
+        let unnamed = Self.unnamedFilesAllowed ? bfq_open_unnamed(Self.directory(of: path)) : -1
+        if unnamed >= 0 {
+            fd = unnamed
+        } else {
+            var descriptor: Int32 = -1
+            temporaryPath = try Self.withTemporaryName(for: path) { name in
+                descriptor = open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+                return descriptor >= 0 ? 0 : errno
+            }
+            fd = descriptor
+        }
+        fchmod(fd, 0o644)
+        buffer = .allocate(byteCount: bufferSize, alignment: 4096)
+    }
+
+    /// Unnamed files need /proc to be linked into place; BFQ_TEMPORARY_FILES=named asks for hidden temporary files
+    /// instead (for file systems where linking an unnamed file misbehaves).
+    private static let unnamedFilesAllowed = access("/proc/self/fd", X_OK) == 0
+        && getenv("BFQ_TEMPORARY_FILES").map { String(cString: $0) != "named" } ?? true
+
+    /// The directory holding `path` ("." for a bare name).
+    private static func directory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
+    /// Picks an unused hidden name beside `path`, registered for removal on interruption before `create` makes it (a
+    /// signal may reach any thread at any moment); `create` returns 0 or the errno of its failure. Returns the name.
+    private static func withTemporaryName(for path: String, _ create: (String) -> Int32) throws -> String {
         let slash = path.lastIndex(of: "/")
-        let directory = slash.map { String(path[...$0]) } ?? ""
+        let prefix = slash.map { String(path[...$0]) } ?? ""
         let base = slash.map { String(path[path.index(after: $0)...]) } ?? path
-        // The temporary name is registered for removal before the file is created, so a signal delivered to any
-        // thread at any moment finds every temporary file that exists.
-        var descriptor: Int32 = -1
-        var temporary = ""
         var generator = SystemRandomNumberGenerator()
         let letters = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
         for _ in 0 ..< 100 {
-            temporary = "\(directory).\(base).tmp-" + String((0 ..< 6).map { _ in letters.randomElement(using: &generator)! })
-            InterruptCleanup.register(temporary)
-            descriptor = open(temporary, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-            if descriptor >= 0 { break }
-            let reason = errno
-            InterruptCleanup.unregister(temporary)
+            let name = "\(prefix).\(base).tmp-" + String((0 ..< 6).map { _ in letters.randomElement(using: &generator)! })
+            InterruptCleanup.register(name)
+            let reason = create(name)
+            if reason == 0 { return name }
+            InterruptCleanup.unregister(name)
             guard reason == EEXIST else { throw FileError.cannotWrite(path: path, errno: reason) }
         }
-        guard descriptor >= 0 else { throw FileError.cannotWrite(path: path, errno: EEXIST) }
-        fd = descriptor
-        temporaryPath = temporary
-        fchmod(fd, 0o644)
-        buffer = .allocate(byteCount: bufferSize, alignment: 4096)
+        throw FileError.cannotWrite(path: path, errno: EEXIST)
     }
 
     /// Throws when `path` names one of `inputs` (same device and inode).
@@ -63,8 +86,10 @@ public final class AtomicFileWriter {
         buffer.deallocate()
         if !committed {
             close(fd)
-            unlink(temporaryPath)
-            InterruptCleanup.unregister(temporaryPath)
+            if let temporaryPath {
+                unlink(temporaryPath)
+                InterruptCleanup.unregister(temporaryPath)
+            }
         }
     }
 
@@ -127,28 +152,51 @@ public final class AtomicFileWriter {
         try bytes.withUnsafeBytes { try writeFully($0.baseAddress!, $0.count, at: position) }
     }
 
-    /// Flushes (and, when durable, syncs to disk) and renames the temporary file into place.
+    /// Flushes (and, when durable, syncs to disk) and puts the file in place under `path`.
     public func commit() throws {
         try flushBuffer()
         if durable, fsync(fd) != 0 { throw FileError.cannotWrite(path: path, errno: errno) }
+        if temporaryPath == nil {
+            // A new name is linked straight to the finished file; an existing one is replaced by a rename of a
+            // linked temporary name, the one moment something could be left behind.
+            let source = "/proc/self/fd/\(fd)"
+            if linkat(AT_FDCWD, source, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0 {
+                close(fd)
+                committed = true
+                if durable { syncDirectory() }
+                return
+            }
+            guard errno == EEXIST else {
+                let code = errno
+                close(fd)
+                committed = true
+                throw FileError.cannotWrite(path: path, errno: code)
+            }
+            do {
+                temporaryPath = try Self.withTemporaryName(for: path) { name in
+                    linkat(AT_FDCWD, source, AT_FDCWD, name, AT_SYMLINK_FOLLOW) == 0 ? 0 : errno
+                }
+            } catch {
+                close(fd)
+                committed = true
+                throw error
+            }
+        }
         close(fd)
+        committed = true
+        let temporaryPath = temporaryPath!
+        defer { InterruptCleanup.unregister(temporaryPath) }
         guard rename(temporaryPath, path) == 0 else {
             let code = errno
             unlink(temporaryPath)
-            committed = true
-            InterruptCleanup.unregister(temporaryPath)
             throw FileError.cannotRename(from: temporaryPath, to: path, errno: code)
         }
-        committed = true
-        InterruptCleanup.unregister(temporaryPath)
         if durable { syncDirectory() }
     }
 
-    /// Makes the rename itself durable.
+    /// Makes the new name itself durable.
     private func syncDirectory() {
-        let slash = path.lastIndex(of: "/")
-        let directory = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
-        let descriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        let descriptor = open(Self.directory(of: path), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard descriptor >= 0 else { return }
         fsync(descriptor)
         close(descriptor)

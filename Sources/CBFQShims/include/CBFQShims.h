@@ -17,6 +17,11 @@ void bfq_f8_to_f32(const uint8_t *src, float *dst, size_t n, int e5m2);
 /// faults and zeroing for every large buffer); no effect on other C libraries.
 void bfq_reuse_freed_blocks(void);
 
+/// Opens an unnamed regular file in `directory` for reading and writing (Linux O_TMPFILE): it has no name until
+/// linked, and vanishes with the process otherwise. Returns the descriptor, or -1 with errno (EOPNOTSUPP where the
+/// system or file system has no unnamed files).
+int bfq_open_unnamed(const char *directory);
+
 /// CRC-32 (ISO-HDLC, the zip polynomial) of `n` bytes, continuing from `crc` (0 to start).
 uint32_t bfq_crc32(uint32_t crc, const void *data, size_t n);
 
