@@ -188,9 +188,7 @@ struct PickleMachine {
             case 0x85, 0x86, 0x87:  // TUPLE1, TUPLE2, TUPLE3
                 let count = Int(op - 0x84)
                 guard stack.count - (marks.last ?? 0) >= count else { throw malformed(op, "needs \(count) items on the stack") }
-                let items = Array(stack[(stack.count - count)...])
-                stack.removeLast(count)
-                try push(try newTuple(items))
+                try push(try newTuple(popTop(from: stack.count - count)))
             case 0x74: try push(try newTuple(try popMark(op)))  // TUPLE
             case 0x6C: try push(try newList(try popMark(op)))  // LIST
             case 0x64:  // DICT
@@ -298,8 +296,16 @@ struct PickleMachine {
 
     mutating func popMark(_ op: UInt8) throws -> [PickleValue] {
         guard let mark = marks.popLast() else { throw malformed(op, "no MARK on the stack") }
-        let items = Array(stack[mark...])
-        stack.removeSubrange(mark...)
+        return popTop(from: mark)
+    }
+
+    /// Removes and returns the stack's items from `start` on, in a buffer of their own: an `Array` made from a slice
+    /// of the whole stack would share the stack's reserved buffer, one per container built.
+    private mutating func popTop(from start: Int) -> [PickleValue] {
+        var items: [PickleValue] = []
+        items.reserveCapacity(stack.count - start)
+        items.append(contentsOf: stack[start...])
+        stack.removeSubrange(start...)
         return items
     }
 
