@@ -31,42 +31,49 @@ final class InterruptionTests: XCTestCase {
     }
 
     /// Runs `arguments` (which write `output`) once to completion for the finished bytes and its duration, then
-    /// `rounds` times killed after a random part of that duration, with and without a previous file at `output`.
+    /// kills it `rounds` times while it runs, each after a random part of the shortest complete run seen, with and
+    /// without a previous file at `output`. A run that ends before its signal counts as complete and shortens the
+    /// span the moments are drawn from (a first run pays for cold caches).
     private func killAtRandomMoments(_ arguments: [String], output: String, rounds: Int,
                                      signals: [Int32] = [SIGKILL, SIGTERM, SIGINT], environment: [String: String] = [:],
                                      file: StaticString = #filePath, line: UInt = #line) throws {
         let directory = (output as NSString).deletingLastPathComponent
-        let others = Set(try FileManager.default.contentsOfDirectory(atPath: directory)).subtracting([(output as NSString).lastPathComponent])
-        let began = Date()
+        let outputName = (output as NSString).lastPathComponent
+        let others = Set(try FileManager.default.contentsOfDirectory(atPath: directory)).subtracting([outputName])
+        var began = Date()
         let complete = try start(arguments, environment: environment)
         complete.waitUntilExit()
-        let duration = Date().timeIntervalSince(began)
+        var duration = Date().timeIntervalSince(began)
         XCTAssertEqual(complete.terminationStatus, 0, file: file, line: line)
         let finished = try Data(contentsOf: URL(fileURLWithPath: output))
         let previous = Data("the previous file".utf8)
         var generator = SystemRandomNumberGenerator()
         var outcomes: [String: Int] = [:]
-        for round in 0 ..< rounds {
-            let hadPrevious = round % 2 == 0
+        var interrupted = 0, attempt = 0
+        while interrupted < rounds, attempt < 4 * rounds {
+            let hadPrevious = attempt % 2 == 0
             try? FileManager.default.removeItem(atPath: output)
             if hadPrevious { try previous.write(to: URL(fileURLWithPath: output)) }
-            let signal = signals[round % signals.count]
-            let delay = Double.random(in: 0 ..< duration * 1.1, using: &generator)
+            let signal = signals[interrupted % signals.count]
+            let delay = Double.random(in: 0 ..< duration, using: &generator)
+            began = Date()
             let process = try start(arguments, environment: environment)
             usleep(UInt32(delay * 1e6))
+            let running = process.isRunning
             kill(process.processIdentifier, signal)
             process.waitUntilExit()
-            let context = "round \(round): signal \(signal) after \(String(format: "%.3f", delay)) of \(String(format: "%.3f", duration)) s"
+            if running { interrupted += 1 } else { duration = min(duration, Date().timeIntervalSince(began)) }
+            attempt += 1
+            let context = "signal \(signal) after \(String(format: "%.3f", delay)) s (\(running ? "running" : "finished"))"
             let left = Set(try FileManager.default.contentsOfDirectory(atPath: directory)).subtracting(others)
-            XCTAssertTrue(left.isSubset(of: [(output as NSString).lastPathComponent]), "\(context): left \(left.sorted())", file: file, line: line)
+            XCTAssertTrue(left.isSubset(of: [outputName]), "\(context): left \(left.sorted())", file: file, line: line)
             let now = try? Data(contentsOf: URL(fileURLWithPath: output))
             let outcome = now == nil ? "none" : now == previous ? "previous" : now == finished ? "complete" : "partial"
             XCTAssertNotEqual(outcome, "partial", context, file: file, line: line)
             if outcome == "none" { XCTAssertFalse(hadPrevious, "\(context): the previous file was removed", file: file, line: line) }
             outcomes[outcome, default: 0] += 1
         }
-        // Most moments fall inside the run; the rest show what a finished run leaves.
-        XCTAssertGreaterThan((outcomes["none"] ?? 0) + (outcomes["previous"] ?? 0), 0, "\(outcomes)", file: file, line: line)
+        XCTAssertEqual(interrupted, rounds, "runs interrupted while running: \(outcomes)", file: file, line: line)
     }
 
     func testConvertKilledAtRandomMoments() throws {
