@@ -30,6 +30,7 @@ SCRIPTS = [
     ("safetensors_cases.py", False),
     ("bfq_cases.sh", False),
     ("pytorch_cases.py", False),
+    ("hostile_pickles.py", False),
     ("quantizer_cases.py", False),
 ]
 

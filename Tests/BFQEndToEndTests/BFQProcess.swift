@@ -20,11 +20,12 @@ enum BFQProcess {
 
     static func path(_ relative: String) -> String { TestPaths.path(relative) }
 
-    /// Runs `bfq arguments...` to completion.
-    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> BFQRun {
+    /// Runs `bfq arguments...` to completion, in `directory` when given.
+    static func run(_ arguments: [String], environment: [String: String] = [:], directory workingDirectory: String? = nil) throws -> BFQRun {
         let process = Process()
         process.executableURL = productsDirectory.appendingPathComponent("bfq")
         process.arguments = arguments
+        if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         // Output goes to files, so a chatty process can never block on a full pipe.
         let directory = try temporaryDirectory()
