@@ -187,6 +187,9 @@ final class PyTorchPickleErrorTests: XCTestCase {
             ("torch.package.package_importer", "PackageImporter", false, "can load another pickle"),
             ("SocketServer", "TCPServer", true, "resolves to 'socketserver.TCPServer', which can open network connections"),
             ("__builtin__", "intern", true, "is not a builtin data type"),
+            ("numpy", "save", false, "can read or write files"), ("torch", "save", false, "can read or write files"),
+            ("gzip", "open", false, "can read or write files"), ("pathlib", "PosixPath.write_text", false, "can read or write files"),
+            ("pathlib._local", "Path.touch", false, "can read or write files"),
         ]
         for (module, name, text, reason) in cases {
             let body = text ? Array("c\(module)\n\(name)\n".utf8) : short(module) + short(name) + [0x93]

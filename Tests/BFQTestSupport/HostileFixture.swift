@@ -8,8 +8,6 @@ public struct HostileFixture: Decodable, Sendable {
     public let container: String
     /// The global the payload names first, as the pickle writes it; bfq must refuse the file for it.
     public let forbidden: String?
-    /// Instead of `forbidden`: the payload's global is not on bfq's list, so bfq reads it as a placeholder.
-    public let unlisted: String?
     /// True when the payload sits 24 levels down in a state_dict of real tensors (the controls' structure).
     public let deep: Bool?
     /// Where bfq reports the global: "data.pkl" (offsets in that record) or "file" (absolute offsets).

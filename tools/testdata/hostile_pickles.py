@@ -8,14 +8,13 @@ Python pickler that writes the payload's opcodes where a `Payload` object sits. 
 followed by getattr(os, 'system')("touch M"). The globals are named by GLOBAL, STACK_GLOBAL or INST and called by
 REDUCE, INST, OBJ, NEWOBJ or NEWOBJ_EX; a payload sits alone in a dict, or 24 levels down in a state_dict between
 real tensors (see `deep`). Python 2 spellings (__builtin__, commands) and dotted attribute chains (protocol 4) are
-included, and pathlib.Path.touch, a global bfq does not refuse (it reads it as a placeholder and runs nothing).
+included, and pathlib.Path.touch (a method of a class bfq reads as data elsewhere).
 
 The proof: one subprocess runs torch.load(path, weights_only=False) on every file, each in its own fresh current
 directory, and this script fails unless exactly the fixture's marker appeared there (and the load succeeded).
 Two control files have the deep structure with a harmless string where the payload would be; nothing may appear.
 
-manifest.json lists per hostile file: `forbidden`, the global (module.name as written) bfq must refuse it for, or
-`unlisted`, the one it reads as a placeholder; `part` and `offset`, where bfq reports it (data.pkl offset for zip
+manifest.json lists per hostile file: `forbidden`, the global (module.name as written) bfq must refuse it for; `part` and `offset`, where bfq reports it (data.pkl offset for zip
 files, absolute file offset for legacy ones: the GLOBAL, STACK_GLOBAL or INST opcode that names it); `marker`; and
 how it was made. Per control file: `tensors` (names in pickle order) and `metadata` (the harmless string, at the
 payload's path).
@@ -103,7 +102,7 @@ def program(kind, marker, builtins="builtins"):
     if kind == "chain_os_system":  # torch.serialization imports os
         g = G("torch", "serialization.os.system")
         return Program(g, Call(g, touch))
-    if kind == "pathlib_touch":  # pathlib.Path.touch(pathlib.Path(marker)): not on bfq's list of forbidden globals
+    if kind == "pathlib_touch":  # pathlib.Path.touch(pathlib.Path(marker))
         g = G("pathlib", "Path.touch")
         return Program(g, Call(g, Call(G("pathlib", "Path"), marker)))
     raise ValueError(kind)
@@ -305,15 +304,14 @@ KINDS = ["os_system", "eval", "exec", "getattr", "import"]
 BARE = [(kind, style) for style in ["global", "stack_global", "inst", "obj", "newobj", "newobj_ex"] for kind in KINDS]
 BARE += [("os_system", "global_p0"), ("py2_eval", "global"), ("py2_getattr", "global"), ("py2_import", "global"),
          ("py2_eval", "inst"), ("py2_getattr", "inst"), ("commands_getoutput", "global"),
-         ("chain_getattr", "stack_global"), ("chain_eval", "stack_global"), ("chain_os_system", "stack_global")]
+         ("chain_getattr", "stack_global"), ("chain_eval", "stack_global"), ("chain_os_system", "stack_global"),
+         ("pathlib_touch", "stack_global")]
 DEEP = [(kind, "global") for kind in KINDS]
 DEEP += [("eval", "stack_global"), ("exec", "inst"), ("getattr", "obj"), ("import", "newobj"),
-         ("os_system", "newobj_ex")]
-# Payloads through a global bfq does not refuse: it reads them as opaque placeholders (with a warning) and runs nothing.
-UNLISTED = [("pathlib_touch", "stack_global", False), ("pathlib_touch", "stack_global", True)]
+         ("os_system", "newobj_ex"), ("pathlib_touch", "stack_global")]
 
 
-def hostile(kind, style, deep_structure, legacy, refused=True):
+def hostile(kind, style, deep_structure, legacy):
     name = ("deep_" if deep_structure else "") + f"{kind}_{style.name}" + ("_legacy" if legacy else "")
     marker = f"bfq-marker-{name}"
     py2 = kind.startswith("py2_")
@@ -325,7 +323,7 @@ def hostile(kind, style, deep_structure, legacy, refused=True):
     assert data.count(payload.bytes) == 1 and payload.target_offset is not None, name
     return {"file": name + ".ckpt", "container": "legacy" if legacy else "zip", "protocol": protocol,
             "payload": kind, "naming": "INST" if style.calling == "INST" else style.naming, "calling": style.calling,
-            "deep": deep_structure, "forbidden" if refused else "unlisted": payload.prog.target.qualified,
+            "deep": deep_structure, "forbidden": payload.prog.target.qualified,
             "part": "file" if legacy else "data.pkl",
             "offset": data.find(payload.bytes) + payload.target_offset, "marker": marker}
 
@@ -410,8 +408,6 @@ def main():
             manifest.append(hostile(kind, STYLES[style], False, legacy))
         for kind, style in DEEP:
             manifest.append(hostile(kind, STYLES[style], True, legacy))
-        for kind, style, deep_structure in UNLISTED:
-            manifest.append(hostile(kind, STYLES[style], deep_structure, legacy, refused=False))
         manifest.append(control(legacy))
     prove(manifest)
     with open(os.path.join(OUT, "manifest.json"), "w") as f:

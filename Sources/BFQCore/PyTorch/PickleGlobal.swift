@@ -140,6 +140,19 @@ struct PickleGlobal {
         for m in ["shutil", "tempfile", "filecmp", "distutils", "fileinput", "glob", "linecache", "difflib", "sqlite3",
                   "_sqlite3", "tarfile", "zipfile", "logging", "syslog", "dbm", "_dbm", "_gdbm", "io.open", "io.FileIO",
                   "_io.open", "_io.FileIO", "torch.from_file", "numpy.fromfile", "numpy.memmap"] { table[m] = files }
+        for m in ["codecs.open", "gzip.open", "gzip.GzipFile", "bz2.open", "bz2.BZ2File", "lzma.open", "lzma.LZMAFile",
+                  "numpy.save", "numpy.savez", "numpy.savez_compressed", "numpy.savetxt", "numpy.ndarray.tofile",
+                  "torch.save", "torch.serialization.save", "torch.serialization._save", "torch.serialization._legacy_save"] {
+            table[m] = files
+        }
+        // Path objects are plain data in Lightning's hyperparameters; their methods touch the file system.
+        for module in ["pathlib", "pathlib._local"] {
+            for path in ["Path", "PosixPath", "WindowsPath"] {
+                for method in ["open", "touch", "write_text", "write_bytes", "read_text", "read_bytes", "unlink", "rmdir",
+                               "mkdir", "rename", "replace", "symlink_to", "hardlink_to", "link_to", "chmod", "lchmod",
+                               "iterdir", "glob", "rglob", "walk", "copy", "move"] { table["\(module).\(path).\(method)"] = files }
+            }
+        }
         for storage in Array(storageClasses.keys) + ["UntypedStorage", "TypedStorage", "storage.UntypedStorage", "storage.TypedStorage"] {
             table["torch.\(storage).from_file"] = files
         }
