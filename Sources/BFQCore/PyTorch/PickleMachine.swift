@@ -188,9 +188,7 @@ struct PickleMachine {
             case 0x85, 0x86, 0x87:  // TUPLE1, TUPLE2, TUPLE3
                 let count = Int(op - 0x84)
                 guard stack.count - (marks.last ?? 0) >= count else { throw malformed(op, "needs \(count) items on the stack") }
-                let items = Array(stack[(stack.count - count)...])
-                stack.removeLast(count)
-                try push(try newTuple(items))
+                try push(try newTuple(popItems(from: stack.count - count)))
             case 0x74: try push(try newTuple(try popMark(op)))  // TUPLE
             case 0x6C: try push(try newList(try popMark(op)))  // LIST
             case 0x64:  // DICT
@@ -298,8 +296,14 @@ struct PickleMachine {
 
     mutating func popMark(_ op: UInt8) throws -> [PickleValue] {
         guard let mark = marks.popLast() else { throw malformed(op, "no MARK on the stack") }
-        let items = Array(stack[mark...])
-        stack.removeSubrange(mark...)
+        return popItems(from: mark)
+    }
+
+    /// Removes the items from `start` up and returns them in an array of their own: `Array(stack[0...])` would share
+    /// the stack's buffer, so every container built from it would keep the stack's whole capacity alive.
+    mutating func popItems(from start: Int) -> [PickleValue] {
+        let items = stack[start...].map { $0 }
+        stack.removeSubrange(start...)
         return items
     }
 
