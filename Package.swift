@@ -46,6 +46,7 @@ let package = Package(
         ),
         .executableTarget(name: "bfq-bench-dequant", dependencies: ["BFQCore"]),
         .executableTarget(name: "bfq-bench-quantize", dependencies: ["BFQCore"]),
+        .executableTarget(name: "bfq-peak-memory"),
         .target(
             name: "BFQTestSupport",
             path: "Tests/BFQTestSupport"
@@ -65,7 +66,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BFQEndToEndTests",
-            dependencies: ["BFQCore", "BFQTestSupport", "bfq"]
+            dependencies: ["BFQCore", "BFQTestSupport", "bfq", "bfq-peak-memory"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -32,26 +32,24 @@ struct CopyingSource: TensorByteSource {
     }
 }
 
-/// Damaged copies of real files: every truncation at a step, and random flips of one to three bytes (seeded).
+/// Damaged copies of real files: truncations (every few bytes, or at each 1/64th) and random flips of one to three bytes
+/// (seeded).
 enum Mutations {
     /// Reads every damaged copy of each file with `read`; counts the reads and the refusals with an `E`.
     /// Any other error fails the test by propagating.
     static func outcomes<E: Error>(of files: [String], truncationStep: Int, flips: Int, refusedWith _: E.Type,
                                    read: (String, [UInt8]) throws -> Void) throws -> (read: Int, refused: Int) {
-        let directory = try TestFiles.temporaryDirectory()
         var outcomes = (read: 0, refused: 0)
-        for (fileIndex, name) in files.enumerated() {
+        for name in files {
             let original = Array(try Data(contentsOf: URL(fileURLWithPath: TestFiles.path(name))))
-            for (index, bytes) in variants(of: original, truncationStep: truncationStep, flips: flips).enumerated() {
-                let path = "\(directory)/\(fileIndex)-\(index)-\((name as NSString).lastPathComponent)"
-                try Data(bytes).write(to: URL(fileURLWithPath: path))
+            try forEachCopy(variants(of: original, truncationStep: truncationStep, flips: flips), of: name) { path, bytes in
                 do {
                     try read(path, bytes)
                     outcomes.read += 1
-                } catch is E {
+                } catch {
+                    guard error is E else { throw error }
                     outcomes.refused += 1
                 }
-                try FileManager.default.removeItem(atPath: path)
             }
         }
         return outcomes
@@ -70,5 +68,20 @@ enum Mutations {
         return variants
     }
 
-}
+    /// `original` cut to k x size / `parts` bytes for k = 0 ..< parts.
+    static func truncations(of original: [UInt8], parts: Int = 64) -> [[UInt8]] {
+        (0 ..< parts).map { Array(original[..<(original.count * $0 / parts)]) }
+    }
 
+    /// Writes each variant of `name` to a temporary file of the same name (a damaged file keeps its extension, which
+    /// the format detection falls back on) and calls `body` with its path; the file is removed afterwards.
+    static func forEachCopy(_ variants: [[UInt8]], of name: String, _ body: (String, [UInt8]) throws -> Void) throws {
+        let directory = try TestFiles.temporaryDirectory()
+        let path = directory + "/" + (name as NSString).lastPathComponent
+        for bytes in variants {
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            try body(path, bytes)
+        }
+    }
+}

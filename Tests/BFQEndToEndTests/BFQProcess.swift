@@ -20,10 +20,11 @@ enum BFQProcess {
 
     static func path(_ relative: String) -> String { TestPaths.path(relative) }
 
-    /// Runs `bfq arguments...` to completion, in `directory` when given.
-    static func run(_ arguments: [String], environment: [String: String] = [:], directory workingDirectory: String? = nil) throws -> BFQRun {
+    /// Runs `bfq arguments...` (or another built product's) to completion, in `directory` when given.
+    static func run(_ arguments: [String], environment: [String: String] = [:], directory workingDirectory: String? = nil,
+                    executable: String = "bfq") throws -> BFQRun {
         let process = Process()
-        process.executableURL = productsDirectory.appendingPathComponent("bfq")
+        process.executableURL = productsDirectory.appendingPathComponent(executable)
         process.arguments = arguments
         if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
@@ -46,4 +47,17 @@ enum BFQProcess {
     }
 
     static func temporaryDirectory() throws -> String { try TestPaths.temporaryDirectory() }
+}
+
+extension BFQProcess {
+    /// Runs `bfq arguments...` to completion under `bfq-peak-memory`, which reports bfq's own peak resident set size
+    /// (wait4's ru_maxrss; a child of this larger process would report this process's instead). Returns the run and
+    /// that peak in bytes.
+    static func measure(_ arguments: [String]) throws -> (run: BFQRun, peakBytes: Int) {
+        let file = try temporaryDirectory() + "/peak"
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let run = try run([file, productsDirectory.appendingPathComponent("bfq").path] + arguments, executable: "bfq-peak-memory")
+        let text = try String(contentsOfFile: file, encoding: .utf8)
+        return (run, try XCTUnwrap(Int(text.trimmingCharacters(in: .whitespacesAndNewlines)), text))
+    }
 }

@@ -5,11 +5,14 @@ public enum JSONParser {
     /// Maximum nesting of arrays and objects.
     public static let maximumDepth: Int32 = 64
 
-    /// Parses `bytes` as one JSON value followed only by JSON white space.
+    /// Parses `bytes` as one JSON value followed only by JSON white space. Texts that would take more memory parsed
+    /// than `JSONTreeCost.limit(textBytes:)` are refused before parsing.
     public static func parse(_ bytes: UnsafeRawBufferPointer) throws -> JSONValue {
         guard let start = bytes.baseAddress?.assumingMemoryBound(to: CChar.self), !bytes.isEmpty else {
             throw JSONError.syntax(offset: 0, reason: "empty text")
         }
+        let cost = JSONTreeCost.estimate(bytes), limit = JSONTreeCost.limit(textBytes: bytes.count)
+        guard cost <= limit else { throw JSONError.tooManyValues(textBytes: bytes.count, estimate: cost, limit: limit) }
         guard let tokener = json_tokener_new_ex(maximumDepth) else { throw JSONError.syntax(offset: 0, reason: "out of memory") }
         defer { json_tokener_free(tokener) }
         json_tokener_set_flags(tokener, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS | JSON_TOKENER_VALIDATE_UTF8)

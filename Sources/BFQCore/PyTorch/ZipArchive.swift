@@ -71,28 +71,10 @@ struct ZipArchive {
             let recordLength = 46 + nameLength + extraLength + commentLength
             guard directoryEnd - position >= recordLength else { throw fail(position, "central directory truncated") }
             let name = String(decoding: bytes[position + 46 ..< position + 46 + nameLength], as: UTF8.self)
-            var compressed = bytes.le32(position + 20), size = bytes.le32(position + 24)
-            var local = bytes.le32(position + 42)
-            // Fields saturated at 0xFFFFFFFF continue, in this order, in the zip64 extra field.
-            var extra = position + 46 + nameLength
-            let extraEnd = extra + extraLength
-            while extraEnd - extra >= 4 {
-                let id = bytes.le16(extra), length = bytes.le16(extra + 2)
-                guard extraEnd - extra - 4 >= length else { throw PyTorchError.zip(path: path, entry: name, offset: extra, rule: "extra field runs past its record") }
-                if id == 1 {
-                    var field = extra + 4
-                    let fieldEnd = field + length
-                    for value in [0, 1, 2] {
-                        let current = value == 0 ? size : value == 1 ? compressed : local
-                        guard current == 0xFFFF_FFFF else { continue }
-                        guard fieldEnd - field >= 8 else { throw PyTorchError.zip(path: path, entry: name, offset: field, rule: "zip64 extra field too short") }
-                        let wide = bytes.le64(field)
-                        if value == 0 { size = wide } else if value == 1 { compressed = wide } else { local = wide }
-                        field += 8
-                    }
-                }
-                extra += 4 + length
-            }
+            let extra = position + 46 + nameLength
+            let fields = try ZipArchive.widened([bytes.le32(position + 24), bytes.le32(position + 20), bytes.le32(position + 42)],
+                                                extra: extra ..< extra + extraLength, in: bytes, path: path, entry: name)
+            let (size, compressed, local) = (fields[0], fields[1], fields[2])
             guard size >= 0, compressed >= 0, local >= 0, local < count else {
                 throw PyTorchError.zip(path: path, entry: name, offset: position, rule: "local header offset \(local) is past the end of the file (\(count) bytes)")
             }
@@ -134,12 +116,51 @@ struct ZipArchive {
         let header = entry.localHeaderOffset
         guard bytes.count - header >= 30 else { throw fail(header, "local header runs past the end of the file") }
         guard bytes.le32(header) == Int(ZipArchive.localSignature) else { throw fail(header, "bad local header signature") }
-        let start = header + 30 + bytes.le16(header + 26) + bytes.le16(header + 28)
+        let nameLength = bytes.le16(header + 26), extraLength = bytes.le16(header + 28)
+        let start = header + 30 + nameLength + extraLength
         let (end, overflow) = start.addingReportingOverflow(entry.size)
-        guard !overflow, start <= bytes.count, end <= bytes.count else {
+        guard start <= bytes.count, !overflow, end <= bytes.count else {
             throw fail(start, "data (\(entry.size) bytes at \(start)) runs past the end of the file (\(bytes.count) bytes)")
         }
+        // The local header repeats the name, and the sizes unless a data descriptor follows the data (flag bit 3).
+        let localName = String(decoding: bytes[header + 30 ..< header + 30 + nameLength], as: UTF8.self)
+        guard localName.utf8.elementsEqual(entry.name.utf8) else {
+            throw fail(header, "local header names '\(localName)', the central directory '\(entry.name)'")
+        }
+        if bytes.le16(header + 6) & 8 == 0 {
+            let sizes = try ZipArchive.widened([bytes.le32(header + 22), bytes.le32(header + 18)],
+                                               extra: header + 30 + nameLength ..< start, in: bytes, path: path, entry: entry.name)
+            guard sizes == [entry.size, entry.compressedSize] else {
+                throw fail(header, "local header sizes \(sizes[0]) and \(sizes[1]) (compressed) differ from the central directory's \(entry.size) and \(entry.compressedSize)")
+            }
+        }
         return start ..< end
+    }
+
+    /// `fields` (size, compressed size, then optionally the local header offset) with each one saturated at 0xFFFFFFFF
+    /// replaced, in that order, by the next 8 bytes of the zip64 extra field (id 1) found in `extra`.
+    private static func widened(_ fields: [Int], extra: Range<Int>, in bytes: UnsafeRawBufferPointer, path: String,
+                                entry: String) throws -> [Int] {
+        var fields = fields
+        var position = extra.lowerBound
+        while extra.upperBound - position >= 4 {
+            let id = bytes.le16(position), length = bytes.le16(position + 2)
+            guard extra.upperBound - position - 4 >= length else {
+                throw PyTorchError.zip(path: path, entry: entry, offset: position, rule: "extra field runs past its record")
+            }
+            if id == 1 {
+                var field = position + 4
+                for index in fields.indices where fields[index] == 0xFFFF_FFFF {
+                    guard position + 4 + length - field >= 8 else {
+                        throw PyTorchError.zip(path: path, entry: entry, offset: field, rule: "zip64 extra field too short")
+                    }
+                    fields[index] = bytes.le64(field)
+                    field += 8
+                }
+            }
+            position += 4 + length
+        }
+        return fields
     }
 
     /// Offset of the end-of-central-directory record: the last signature whose comment fits in the file.
