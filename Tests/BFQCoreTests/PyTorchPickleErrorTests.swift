@@ -108,8 +108,8 @@ final class PyTorchPickleErrorTests: XCTestCase {
     }
 
     func testDeepNestingIsAnErrorNotACrash() throws {
-        // A million nested tuples: built without recursion, refused when flattened.
-        var (error, path) = try failure([0x80, 0x02, 0x4E] + [UInt8](repeating: 0x85, count: 1_000_000) + [0x2E])
+        // 200,000 nested tuples: built without recursion, refused when flattened.
+        var (error, path) = try failure([0x80, 0x02, 0x4E] + [UInt8](repeating: 0x85, count: 200_000) + [0x2E])
         XCTAssertEqual(error, .badStructure(path: path, rule: "nesting deeper than 100 levels at '0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0'"))
         // Nested dicts {"a": {"a": ...}} 150 deep.
         var pickle: [UInt8] = [0x80, 0x02]
@@ -118,6 +118,25 @@ final class PyTorchPickleErrorTests: XCTestCase {
         (error, path) = try failure(pickle)
         guard case let .badStructure(_, rule) = error else { return XCTFail("\(error)") }
         XCTAssertTrue(rule.hasPrefix("nesting deeper than 100 levels at 'a.a.a."), rule)
+    }
+
+    func testObjectFloodsAreHeldToAMemoryBudgetOfTheirSize() throws {
+        // One-byte opcodes that each build something: a million nested tuples, four million memo entries. Their
+        // estimated memory passes 16 x the file's size + 64 MiB before the caps on counts are reached.
+        let floods: [(UInt8, Int, Int)] = [(0x85, 1_000_000, PickleMachine.objectCost + PickleMachine.itemCost),
+                                           (0x94, 4_000_000, PickleMachine.memoCost)]
+        for (opcode, count, cost) in floods {
+            let pickle: [UInt8] = [0x80, 0x04, 0x4E] + [UInt8](repeating: opcode, count: count) + [0x2E]
+            let (error, path) = try failure(pickle)
+            let size = try XCTUnwrap(FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
+            let budget = 16 * size + (64 << 20)
+            let what = "estimated memory of the objects built (16 x the file's size + 64 MiB, in bytes)"
+            // Refused at the first opcode whose object passes the budget.
+            XCTAssertEqual(error, .limitExceeded(path: path, part: "data.pkl", offset: 3 + budget / cost, what: what, limit: budget))
+        }
+        // The same pickle cut to a tenth is within its (smaller) budget: the tuples reach the flattener.
+        let (error, _) = try failure([0x80, 0x04, 0x4E] + [UInt8](repeating: 0x85, count: 100_000) + [0x2E])
+        guard case .badStructure = error else { return XCTFail("\(error)") }
     }
 
     func testCyclicListIsSkippedWithWarning() throws {

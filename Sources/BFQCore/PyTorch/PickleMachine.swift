@@ -3,13 +3,18 @@
 /// It builds `PickleValue`s in an arena; known torch globals are modelled (see `PickleMachine+Calls.swift`),
 /// dangerous globals refuse the file, other globals become placeholders. Every length an opcode declares is
 /// checked against the bytes remaining before anything is allocated, and the stack, memo, marks and object
-/// count are capped. Each opcode consumes at least one byte, so the loop always ends.
+/// count are capped. What the objects built take in memory is estimated as they are built and held to 16 times the
+/// size of the bytes it reads (the file) plus 64 MiB: a one-byte opcode can make a container of a hundred bytes.
+/// Each opcode consumes at least one byte, so the loop always ends.
 struct PickleMachine {
     static let stackLimit = 1 << 20
     static let markLimit = 1 << 16
     static let memoLimit = 1 << 24
     static let objectLimit = 1 << 24
     static let savedBytesLimit = 1024
+    /// Estimated bytes per container or object built, per item put in one, and per memo entry (measured upper
+    /// bounds, with the arrays' growth).
+    static let objectCost = 64, itemCost = 32, memoCost = 48
     /// Integers wider than this many bytes are ignored (with one warning): rendering one is quadratic in its width.
     static let bigIntLimit = 64
 
@@ -38,6 +43,9 @@ struct PickleMachine {
     var memo: [PickleValue?] = []
     var sparseMemo: [Int: PickleValue] = [:]
     var memoCount = 0
+    /// Estimated bytes the arena and memo take, and the most they may take.
+    var estimatedMemory = 0
+    let memoryBudget: Int
     /// Offset of the opcode being executed.
     var opOffset = 0
 
@@ -47,6 +55,7 @@ struct PickleMachine {
         self.bytes = bytes
         self.reportBase = reportBase
         self.storages = storages
+        memoryBudget = 16 * bytes.count + (64 << 20)
         stack.reserveCapacity(4096)
     }
 
@@ -317,6 +326,7 @@ struct PickleMachine {
             return
         }
         guard memoCount < PickleMachine.memoLimit, index < Int(UInt32.max) else { throw limit("memo size", PickleMachine.memoLimit) }
+        try charge(PickleMachine.memoCost)
         if index == memo.count {
             memo.append(top)
             memoCount += 1
@@ -333,24 +343,34 @@ struct PickleMachine {
 
     // MARK: - Building values
 
-    mutating func checkObjects() throws {
+    /// Checks that one more object, holding `items` values, stays within the object count and the memory budget.
+    mutating func checkObjects(items: Int = 0) throws {
         guard arena.objectCount < PickleMachine.objectLimit else { throw limit("object count", PickleMachine.objectLimit) }
+        try charge(PickleMachine.objectCost + items * PickleMachine.itemCost)
+    }
+
+    /// Adds `bytes` to the estimated memory of what has been built; throws past the budget.
+    mutating func charge(_ bytes: Int) throws {
+        estimatedMemory += bytes
+        guard estimatedMemory <= memoryBudget else {
+            throw limit("estimated memory of the objects built (16 x the file's size + 64 MiB, in bytes)", memoryBudget)
+        }
     }
 
     mutating func newList(_ items: [PickleValue]) throws -> PickleValue {
-        try checkObjects()
+        try checkObjects(items: items.count)
         arena.lists.append(items)
         return .list(arena.lists.count - 1)
     }
 
     mutating func newTuple(_ items: [PickleValue]) throws -> PickleValue {
-        try checkObjects()
+        try checkObjects(items: items.count)
         arena.tuples.append(items)
         return .tuple(arena.tuples.count - 1)
     }
 
     mutating func newDict(_ items: [(PickleValue, PickleValue)]) throws -> PickleValue {
-        try checkObjects()
+        try checkObjects(items: 2 * items.count)
         arena.dicts.append(items.map { (key: $0.0, value: $0.1) })
         return .dict(arena.dicts.count - 1)
     }
@@ -423,7 +443,9 @@ struct PickleMachine {
     mutating func append(_ items: [PickleValue], _ op: UInt8) throws {
         guard let top = stack.last, stack.count > (marks.last ?? 0) else { throw malformed(op, "no list to append to") }
         switch top {
-        case let .list(i): arena.lists[i].append(contentsOf: items)
+        case let .list(i):
+            try charge(items.count * PickleMachine.itemCost)
+            arena.lists[i].append(contentsOf: items)
         case .object: break  // an unmodelled object absorbs what it is given
         default: throw malformed(op, "target is \(top.kind), not a list")
         }
@@ -433,6 +455,7 @@ struct PickleMachine {
         guard let top = stack.last, stack.count > (marks.last ?? 0) else { throw malformed(op, "no dict to set items in") }
         switch top {
         case let .dict(i):
+            try charge(items.count * PickleMachine.itemCost)
             for k in stride(from: 0, to: items.count, by: 2) { arena.dicts[i].append((key: items[k], value: items[k + 1])) }
         case .object: break
         default: throw malformed(op, "target is \(top.kind), not a dict")
