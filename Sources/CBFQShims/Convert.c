@@ -1,4 +1,5 @@
 #include "CBFQShims.h"
+#include "CPUFeatures.h"
 #include <string.h>
 #include <math.h>
 #if defined(__x86_64__)
@@ -62,26 +63,18 @@ static void f32_to_f16_f16c(const float *src, uint16_t *dst, size_t n) {
     for (; i < n; i++) dst[i] = float_to_half_scalar(src[i]);
 }
 
-static int has_f16c(void) {
-    static int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init();
-        cached = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
-    }
-    return cached;
-}
 #endif
 
 void bfq_f16_to_f32(const uint16_t *src, float *dst, size_t n) {
 #if defined(__x86_64__)
-    if (has_f16c()) { f16_to_f32_f16c(src, dst, n); return; }
+    if (bfq_has_f16c()) { f16_to_f32_f16c(src, dst, n); return; }
 #endif
     for (size_t i = 0; i < n; i++) dst[i] = half_to_float_scalar(src[i]);
 }
 
 void bfq_f32_to_f16(const float *src, uint16_t *dst, size_t n) {
 #if defined(__x86_64__)
-    if (has_f16c()) { f32_to_f16_f16c(src, dst, n); return; }
+    if (bfq_has_f16c()) { f32_to_f16_f16c(src, dst, n); return; }
 #endif
     for (size_t i = 0; i < n; i++) dst[i] = float_to_half_scalar(src[i]);
 }
