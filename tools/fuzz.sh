@@ -13,6 +13,8 @@ seconds=${2:?usage: tools/fuzz.sh TARGET SECONDS [libFuzzer options]}
 shift 2
 root=$PWD
 work=$root/Fuzz/.build
+# SwiftPM does not notice files added to a path dependency; a touched manifest makes it plan the build again.
+touch Fuzz/Package.swift
 (cd Fuzz && swift build -c release --product bfq-fuzz \
     -Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=fuzzer-no-link,address \
     -Xswiftc -enable-testing -Xswiftc -use-ld=lld >&2)
