@@ -17,7 +17,7 @@ work=$root/Fuzz/.build
 touch Fuzz/Package.swift
 (cd Fuzz && swift build -c release --product bfq-fuzz \
     -Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=fuzzer-no-link,address \
-    -Xswiftc -enable-testing -Xswiftc -use-ld=lld >&2)
+    -Xswiftc -use-ld=lld >&2)
 fuzzer=$(cd Fuzz && swift build -c release --show-bin-path)/bfq-fuzz
 
 seeds=$work/seeds/$target

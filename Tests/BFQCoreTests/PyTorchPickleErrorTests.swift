@@ -155,6 +155,16 @@ final class PyTorchPickleErrorTests: XCTestCase {
         XCTAssertEqual(error, .badStructure(path: path, rule: "state_dict nested deeper than 100 levels"))
     }
 
+    func testCheckPicklesRunsPicklesBackToBackAndRefusesGlobals() throws {
+        let five: [UInt8] = [0x80, 0x02, 0x4B, 0x05, 0x2E, 0x80, 0x02, 0x4E, 0x2E]  // 5, then None
+        XCTAssertNoThrow(try five.withUnsafeBytes { try PyTorchReader.checkPickles($0, path: "two") })
+        let system: [UInt8] = [0x80, 0x02] + Array("cos\nsystem\n".utf8) + [0x2E]
+        XCTAssertThrowsError(try system.withUnsafeBytes { try PyTorchReader.checkPickles($0, path: "p") }) { error in
+            XCTAssertEqual(error as? PyTorchError, .forbiddenGlobal(path: "p", part: "file", offset: 2, global: "os.system",
+                                                                  reason: "can run commands or control processes"))
+        }
+    }
+
     func testTopLevelNotADict() throws {
         let (error, path) = try failure([0x80, 0x02, 0x4B, 0x07, 0x2E])
         XCTAssertEqual(error, .badStructure(path: path, rule: "top-level object is an int, not a dict of tensors"))

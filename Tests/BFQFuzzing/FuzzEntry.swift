@@ -1,4 +1,4 @@
-@testable import BFQCore
+import BFQCore
 
 /// The fuzz targets' bodies: each feeds one input to a reader, which either reads it or throws.
 /// Shared by the libFuzzer driver (Fuzz/, tools/fuzz.sh), which ignores the error (only a crash, a hang or a sanitizer
@@ -9,7 +9,7 @@ public enum FuzzEntry: String, CaseIterable, Sendable {
     /// Runs the reader behind this target on `bytes`; throws its error when the input is refused.
     public func run(_ bytes: UnsafeRawBufferPointer) throws {
         switch self {
-        case .pickle: try Self.pickle(bytes)
+        case .pickle: try PyTorchReader.checkPickles(bytes, path: "input")
         case .unetConfig: _ = try UNetConfig(json: JSONParser.parse(bytes), path: "input")
         case .safetensors: try Self.readAll(SafeTensorsReader.read(MappedFile(path: FuzzInputFile.shared.write(bytes))))
         case .pytorch: try Self.readAll(PyTorchReader.read(MappedFile(path: FuzzInputFile.shared.write(bytes))))
@@ -33,12 +33,5 @@ public enum FuzzEntry: String, CaseIterable, Sendable {
         _ = try ContainerVerification(path: path)
         let checkpoint = try ContainerTensorDecoder.checkpoint(MappedFile(path: path))
         for tensor in checkpoint.tensors where tensor.dtype.isFloatingPoint { _ = try checkpoint.floats(of: tensor) }
-    }
-
-    /// Runs pickles back to back from offset 0, as the legacy reader does, with storages accepted.
-    static func pickle(_ bytes: UnsafeRawBufferPointer) throws {
-        var machine = PickleMachine(path: "input", part: "file", bytes: bytes, reportBase: 0, storages: .legacy)
-        var position = 0
-        while position < bytes.count { position = try machine.run(from: position, to: bytes.count).next }
     }
 }
