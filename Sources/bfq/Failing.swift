@@ -4,12 +4,14 @@ import BFQCore
 import Glibc
 #endif
 
-/// Runs a command body; a domain error becomes one line on stderr and exit status 2.
+/// Runs a command body; a domain error becomes one line on stderr and exit status 2 (a usage error stays one: 64).
 func reportingErrors(_ body: () throws -> Void) throws {
     do {
         try body()
     } catch let exit as ExitCode {
         throw exit
+    } catch let usage as ValidationError {
+        throw usage
     } catch {
         printError("bfq: error: \(error)")
         throw ExitCode(2)

@@ -17,19 +17,28 @@ struct PlanningOptions: ParsableArguments {
     @Option(help: "optimal (least sum of N^-eta x squared error, exact) or bitsfusion (the paper's threshold rule).")
     var allocator: BitAllocator = .optimal
 
-    @Option(help: ArgumentHelp("Where each layer's distortion is measured: weight (D = ||W - Q(W)||^2) or output (the "
-        + "squared change of the UNet's noise prediction on a seeded calibration set with only that layer quantized; its "
-        + "input moments then weigh the quantization unless --importance is given)."))
-    var sensitivity: QuantizationOptions.Sensitivity = .weight
+    @Option(help: ArgumentHelp("Where each layer's distortion is measured: weight (default; D = ||W - Q(W)||^2), output "
+        + "(the squared change of the UNet's noise prediction on a seeded calibration set with only that layer quantized, "
+        + "predicted from a few reruns per layer; its input moments then weigh the quantization unless --importance is "
+        + "given), or output-exhaustive (the UNet rerun for every candidate of every layer: slow, for checking)."))
+    var sensitivity: QuantizationOptions.Sensitivity?
 
-    @Option(help: "Output sensitivity: latent/prompt samples per calibration timestep.")
-    var calibrationSamples: Int = 2
+    @Option(help: "Output sensitivity: latent/prompt samples per calibration timestep (default 2).")
+    var calibrationSamples: Int?
 
-    @Option(help: ArgumentHelp("Output sensitivity: calibration latent size.", valueName: "HxW"))
-    var calibrationSize: String = "16x16"
+    @Option(help: ArgumentHelp("Output sensitivity: calibration latent size (default 16x16).", valueName: "HxW"))
+    var calibrationSize: String?
 
-    @Option(help: ArgumentHelp("Output sensitivity: calibration timesteps.", valueName: "list"))
-    var calibrationTimesteps: String = "981,501,21"
+    @Option(help: ArgumentHelp("Output sensitivity: calibration timesteps (default 981,501,21).", valueName: "list"))
+    var calibrationTimesteps: String?
+
+    @Option(help: ArgumentHelp("Allocate from a file of measurements (--save-measurements) instead of measuring: any "
+        + "--bits, --eta or --allocator, in seconds.", valueName: "file"))
+    var measurements: String?
+
+    @Option(help: ArgumentHelp("Save what was measured (every layer's distortion per candidate, the calibration settings "
+        + "and importance weights) for --measurements.", valueName: "file"))
+    var saveMeasurements: String?
 
     @Option(help: ArgumentHelp("Output sensitivity: a diffusers UNet config.json (default: beside the input, else from the weights).",
                                valueName: "file"))
@@ -39,8 +48,8 @@ struct PlanningOptions: ParsableArguments {
                                valueName: "file"))
     var saveImportance: String?
 
-    @Option(help: "Size exponent of the sensitivity N^-eta.")
-    var eta: Double = 0.3
+    @Option(help: "Size exponent of the sensitivity N^-eta (default 0.3 in weight space as the paper, 0 in output space).")
+    var eta: Double?
 
     @Option(help: ArgumentHelp("Cache the time features for these timesteps and drop the time-embedding weights: N "
         + "(SD-v1.5's N-step schedule), ddim:N, leading:N, trailing:N, linspace:N, or a list such as 1,501,981 (one "
@@ -64,13 +73,16 @@ struct PlanningOptions: ParsableArguments {
 
     func options() throws -> QuantizationOptions {
         var options = QuantizationOptions()
+        if plan != nil, saveMeasurements != nil {
+            throw ValidationError("--plan and --save-measurements exclude each other: a plan measures nothing")
+        }
         if plan != nil, bits != nil {
             throw QuantizationError.invalidOption("--bits and --plan exclude each other: a plan fixes every layer's bits")
         }
         options.bits = bits ?? options.bits
         options.plan = plan
         options.allocator = allocator
-        options.sensitivity = sensitivity
+        options.sensitivity = sensitivity ?? .weight
         options.eta = eta
         options.cacheTimesteps = try cacheTimesteps.map(TimestepSchedule.parse)
         if noPalettes { options.candidates.removeAll { $0.kind == .palette } }
@@ -81,22 +93,73 @@ struct PlanningOptions: ParsableArguments {
             options.candidates += (1 ... 4).map { LayerChoice.grid($0, groupSize: size) }
         }
         // Checked whether or not they are used, so a mistyped value never passes silently.
-        guard (1 ... 64).contains(calibrationSamples) else { throw ValidationError("--calibration-samples must be 1...64") }
-        options.calibration.samples = calibrationSamples
-        (options.calibration.height, options.calibration.width) = try ArgumentParsing.size(calibrationSize, option: "--calibration-size")
-        options.calibration.timesteps = try ArgumentParsing.integers(calibrationTimesteps, option: "--calibration-timesteps")
+        var calibration = options.calibration
+        if let calibrationSamples {
+            guard (1 ... 64).contains(calibrationSamples) else { throw ValidationError("--calibration-samples must be 1...64") }
+            calibration.samples = calibrationSamples
+        }
+        if let calibrationSize {
+            (calibration.height, calibration.width) = try ArgumentParsing.size(calibrationSize, option: "--calibration-size")
+        }
+        if let calibrationTimesteps {
+            calibration.timesteps = try ArgumentParsing.integers(calibrationTimesteps, option: "--calibration-timesteps")
+        }
+        options.calibration = calibration
         options.unetConfig = unetConfig
-        if sensitivity != .output, saveImportance != nil || unetConfig != nil {
-            throw ValidationError("--save-importance and --unet-config need --sensitivity output")
+        options.measurements = measurements
+        if let measurements {
+            let file = try MeasurementsFile.load(measurements)
+            try agree(with: file, path: measurements, calibration: calibration)
+            options.sensitivity = file.sensitivity
+            options.calibration = file.calibration ?? options.calibration
+        }
+        if !options.sensitivity.isOutput, saveImportance != nil || unetConfig != nil {
+            throw ValidationError("--save-importance and --unet-config need --sensitivity output or output-exhaustive")
         }
         options.only = only
         options.importance = importance
         return options
     }
 
-    /// Files these options read besides the model: importance, UNet config, a plan file.
+    /// With --measurements, options that say how to measure must say what the file says (they are usage errors
+    /// otherwise): --sensitivity, the calibration options, --unet-config and --importance.
+    private func agree(with file: MeasurementsFile, path: String, calibration: EvaluationOptions) throws {
+        if let sensitivity, sensitivity != file.sensitivity {
+            throw ValidationError("--sensitivity \(sensitivity.rawValue) disagrees with \(path), measured with --sensitivity \(file.sensitivity.rawValue)")
+        }
+        let given = [(calibrationSamples != nil, "--calibration-samples"), (calibrationSize != nil, "--calibration-size"),
+                     (calibrationTimesteps != nil, "--calibration-timesteps")].filter(\.0).map(\.1)
+        if let option = given.first {
+            guard let measured = file.calibration else {
+                throw ValidationError("\(option) disagrees with \(path), measured in weight space (no calibration)")
+            }
+            let same = (measured.samples ?? 2, measured.height, measured.width, measured.timesteps ?? [])
+                == (calibration.samples ?? 2, calibration.height, calibration.width, calibration.timesteps ?? [])
+            guard same else {
+                throw ValidationError("calibration options disagree with \(path), measured on \(measured.samples ?? 2) samples of "
+                    + "\(measured.height)x\(measured.width) at timesteps \((measured.timesteps ?? []).map(String.init).joined(separator: ","))")
+            }
+        }
+        if importance != nil { throw ValidationError("--importance and --measurements exclude each other: \(path) carries the importance weights it was measured with") }
+        if unetConfig != nil { throw ValidationError("--unet-config and --measurements exclude each other: allocating from measurements runs no UNet") }
+        if plan != nil { throw ValidationError("--plan and --measurements exclude each other: a plan fixes every layer's bits") }
+    }
+
+    /// Files these options read besides the model: importance, UNet config, a plan file, measurements.
     var inputFiles: [String] {
-        [importance, unetConfig, plan].compactMap { $0 }.filter { FileManager.default.fileExists(atPath: $0) }
+        [importance, unetConfig, plan, measurements].compactMap { $0 }.filter { FileManager.default.fileExists(atPath: $0) }
+    }
+
+    /// Outputs these options write besides the command's own.
+    var outputFiles: [String?] { [saveImportance, saveMeasurements] }
+
+    /// Writes the measurements to --save-measurements (its target in `targets`), when asked.
+    func saveMeasurements(of quantizer: ModelQuantizer, to targets: [String: OutputTarget]) throws {
+        guard let path = saveMeasurements, let target = targets[path] else { return }
+        let text = try quantizer.measurementsFile().text()
+        let out = try target.open()
+        try Array(text.utf8).withUnsafeBytes { try out.write($0) }
+        try out.commit()
     }
 
     /// Writes the moments the calibration pass recorded to --save-importance (its target in `targets`), when asked.

@@ -39,7 +39,7 @@ struct QuantizeCommand: ParsableCommand {
             var options = try planning.options()
             options.names = names
             options.keptType = keptDtype
-            let targets = try OutputChecks.targets([output, planning.saveImportance], inputs: [input] + planning.inputFiles,
+            let targets = try OutputChecks.targets([output] + planning.outputFiles, inputs: [input] + planning.inputFiles,
                                                    durable: fsync)
             let checkpoint = try CheckpointFile.open(input)
             for warning in checkpoint.warnings { printError("bfq: warning: \(warning)") }
@@ -48,6 +48,7 @@ struct QuantizeCommand: ParsableCommand {
             let progress = ProgressBar()
             let plan = try quantizer.makePlan(progress: progress.update)
             try planning.saveImportance(of: quantizer, to: targets)
+            try planning.saveMeasurements(of: quantizer, to: targets)
             let report = try quantizer.write(plan: plan, to: targets[output]!,
                                              progress: progress.update)
             progress.finish()

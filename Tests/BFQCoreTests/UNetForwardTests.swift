@@ -171,7 +171,7 @@ final class UNetForwardTests: XCTestCase {
         // conv_out weights of 3e38 drive the prediction to infinity.
         let unet = try LoadedUNet.open(path("tiny_unet.diffusers.safetensors"))
         let shape = try XCTUnwrap(unet.weights.shapes["conv_out.weight"])
-        let huge = ReplacedWeight(base: unet.weights, name: "conv_out.weight", values: Array(repeating: 3e38, count: shape.reduce(1, *)))
+        let huge = ReplacedWeights(base: unet.weights, values: ["conv_out.weight": Array(repeating: 3e38, count: shape.reduce(1, *))])
         XCTAssertThrowsError(try unet.model.predict(try UNetInput.load(path("forward/sd1_batch2.safetensors")), weights: huge)) { error in
             guard case let .nonFiniteOutput(file, _)? = error as? UNetError else { return XCTFail("\(error)") }
             XCTAssertEqual(file, self.path("tiny_unet.diffusers.safetensors"))

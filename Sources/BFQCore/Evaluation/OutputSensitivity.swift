@@ -1,30 +1,35 @@
 import CBFQShims
+import Dispatch
 
-/// Output-space sensitivity (BitsFusion section 3.2): how far the noise prediction moves when one layer's weights are
-/// replaced, on a small seeded calibration set. One reference pass per calibration batch saves the state before every
-/// stage, so a changed layer reruns only the stages from the one that reads it. The same pass records each layer's
-/// per-input-channel second moments (mean of x^2 over every position and image), the importance weights for
-/// weighted quantization.
+/// Output-space sensitivity (BitsFusion section 3.2): how far the noise prediction moves when layers' weights are
+/// replaced, on a small seeded calibration set run as one batch (every sample at every calibration timestep,
+/// conditional states). One reference pass saves the state before every stage, so a changed layer reruns only the
+/// stages from the one that reads it. The same pass records each layer's per-input-channel second moments (mean of
+/// x^2 over every position and image), the importance weights for weighted quantization, and how long each stage
+/// took (for progress estimates).
 public final class OutputSensitivity {
-    struct Baseline {
-        let context: UNetContext
-        /// The state before each stage.
-        let states: [UNetState]
-        let output: [Float]
-    }
-
     public let model: UNetModel
     public let weights: UNetWeightSource
     /// Recorded second moments by diffusers layer name.
     public let importance: LayerImportance
     /// Sum of the squared reference predictions over the calibration set (the signal of an output SQNR).
     public let signal: Double
-    let baselines: [Baseline]
+    /// Seconds each stage took in the reference pass.
+    public let stageSeconds: [Double]
+    /// Calibration samples per timestep: image t x samples + s of the batch is sample s at timestep t.
+    let samples: Int
+    /// What every stage reads besides the activations, for the calibration batch.
+    let context: UNetContext
+    /// The state before each stage, then the state after the last one.
+    let states: [UNetState]
 
-    /// Runs the reference passes of `unet` on `calibration`'s seeded inputs (conditional states only; samples, size,
+    /// The reference noise prediction, channel-major.
+    var output: [Float] { states[states.count - 1].hidden.values }
+
+    /// Runs the reference pass of `unet` on `calibration`'s seeded inputs (conditional states only; samples, size,
     /// timesteps, seed and tokens as given).
     public init(_ unet: LoadedUNet, calibration: EvaluationOptions) throws {
-        // Saved states grow with the calibration batch: 8192 positions (2 samples of 64x64) at most.
+        // Saved states grow with the calibration batch: 8192 positions (2 samples of 64x64) per timestep at most.
         try calibration.validate(imagesPerSample: 16, option: "--calibration-size")
         let (weights, unetConfig) = (unet.weights, unet.model.config)
         model = unet.model
@@ -32,6 +37,26 @@ public final class OutputSensitivity {
         var generator = SeededGenerator(seed: calibration.seed)
         let conditioning = try EvaluationConditioning(calibration, width: unetConfig.crossAttentionDim,
                                                       channels: unetConfig.inChannels, generator: &generator)
+        let timesteps = try NoiseEvaluation.timesteps(calibration.timesteps, caches: [weights], option: "--calibration-timesteps")
+        let samples = conditioning.samples
+        self.samples = samples
+        let positions = timesteps.count * samples * calibration.height * calibration.width
+        guard positions <= UNetInput.maximumPositions else {
+            throw UNetError.invalidEvaluation("the calibration batch (\(timesteps.count) timesteps x \(samples) samples of "
+                + "\(calibration.height)x\(calibration.width)) exceeds \(UNetInput.maximumPositions) latent positions")
+        }
+        // Image t x samples + s: sample s at timestep t, with its conditional states.
+        var sample: [Float] = [], encoder: [Float] = [], steps: [Float] = []
+        for timestep in timesteps {
+            let batch = conditioning.input(timestep: timestep, channels: unetConfig.inChannels, height: calibration.height,
+                                           width: calibration.width)
+            sample += batch.sample.prefix(batch.sample.count / 2)
+            encoder += batch.encoder.suffix(batch.encoder.count / 2)
+            steps += repeatElement(Float(timestep), count: samples)
+        }
+        let input = UNetInput(sample: sample, batch: steps.count, channels: unetConfig.inChannels, height: calibration.height,
+                              width: calibration.width, timesteps: steps, encoder: encoder, tokens: conditioning.tokens,
+                              encoderWidth: conditioning.width, source: "calibration input")
         var sums: [String: [Double]] = [:], counts: [String: Int] = [:]
         let record = { (module: String, x: FeatureMap) in
             x.values.withUnsafeBufferPointer { values in
@@ -45,50 +70,90 @@ public final class OutputSensitivity {
                 counts[module, default: 0] += x.columns
             }
         }
-        var baselines: [Baseline] = []
-        for timestep in try NoiseEvaluation.timesteps(calibration.timesteps, caches: [weights], option: "--calibration-timesteps") {
-            let batch = conditioning.input(timestep: timestep, channels: unetConfig.inChannels, height: calibration.height,
-                                           width: calibration.width)
-            let samples = conditioning.samples
-            // Conditional half only: the batch holds unconditional then conditional states.
-            let input = UNetInput(sample: Array(batch.sample.prefix(batch.sample.count / 2)), batch: samples,
-                                  channels: batch.channels, height: batch.height, width: batch.width,
-                                  timesteps: Array(batch.timesteps.prefix(samples)),
-                                  encoder: Array(batch.encoder.suffix(batch.encoder.count / 2)), tokens: batch.tokens,
-                                  encoderWidth: batch.encoderWidth, source: "calibration input")
-            let context = try model.context(input, weights: weights, observer: record)
-            var state = model.initialState(input)
-            var states: [UNetState] = []
-            for index in model.stages.indices {
-                states.append(state)
-                try model.run(&state, stages: index ..< index + 1, context)
-            }
-            try UNetModel.checkFinite(state.hidden.values, path: weights.path)
-            let plain = UNetContext(weights: weights, encoder: context.encoder, timesteps: context.timesteps)
-            baselines.append(Baseline(context: plain, states: states, output: state.hidden.values))
+        let observed = try model.context(input, weights: weights, observer: record)
+        var state = model.initialState(input)
+        var states: [UNetState] = [], seconds: [Double] = []
+        for index in model.stages.indices {
+            states.append(state)
+            let start = DispatchTime.now().uptimeNanoseconds
+            try model.run(&state, stages: index ..< index + 1, observed)
+            seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
         }
-        self.baselines = baselines
+        try UNetModel.checkFinite(state.hidden.values, path: weights.path)
+        states.append(state)
         if let unread = weights.unreadTensors().first { throw UNetError.unreadTensor(path: weights.path, name: unread) }
-        signal = baselines.reduce(0.0) { total, baseline in baseline.output.reduce(total) { $0 + Double($1) * Double($1) } }
+        self.states = states
+        stageSeconds = seconds
+        context = UNetContext(weights: weights, encoder: observed.encoder, timesteps: observed.timesteps)
+        signal = state.hidden.values.reduce(0.0) { $0 + Double($1) * Double($1) }
         var moments: [String: [Float]] = [:]
         for (module, channelSums) in sums { moments[module] = channelSums.map { Float($0 / Double(max(counts[module]!, 1))) } }
         importance = LayerImportance(moments: moments, origin: "the calibration pass")
     }
 
-    /// Sum over the calibration set of the squared change of the noise prediction when `layer`'s weight (diffusers
-    /// module name) is replaced by `values`.
-    public func distortion(layer: String, values: [Float]) throws -> Double {
-        guard let first = model.stageIndex(reading: layer) else {
+    /// The stage that reads `layer` (diffusers module name).
+    func stage(reading layer: String) throws -> Int {
+        guard let index = model.stageIndex(reading: layer) else {
             throw UNetError.invalidEvaluation("output sensitivity: the UNet does not read a layer named \(layer)")
         }
-        let replaced = ReplacedWeight(base: weights, name: layer + ".weight", values: values)
-        var total = 0.0
-        for baseline in baselines {
-            let context = UNetContext(weights: replaced, encoder: baseline.context.encoder, timesteps: baseline.context.timesteps)
-            var state = baseline.states[first]
-            try model.run(&state, stages: first ..< model.stages.count, context)
-            for (a, b) in zip(state.hidden.values, baseline.output) { total += Double(a - b) * Double(a - b) }
+        return index
+    }
+
+    /// Sum over the calibration set of the squared change of the noise prediction when `layer`'s weight (diffusers
+    /// module name) is replaced by `values`: every stage from the layer's on is rerun.
+    public func distortion(layer: String, values: [Float]) throws -> Double {
+        let first = try stage(reading: layer)
+        var state = states[first]
+        try model.run(&state, stages: first ..< model.stages.count, context(replacing: [layer: values]))
+        return Self.squaredDistance(state.hidden.values, output)
+    }
+
+    /// Reruns `stage` alone with the given layers' weights replaced: the state after it, and per image the energy of
+    /// its change (the summed squares of the change of the hidden state and of the time features).
+    func stageChange(_ stage: Int, replacing layers: [String: [Float]]) throws -> (state: UNetState, energies: [Double]) {
+        var state = states[stage]
+        try model.run(&state, stages: stage ..< stage + 1, context(replacing: layers))
+        let reference = states[stage + 1]
+        var energies = state.hidden.squaredDistances(to: reference.hidden)
+        if let time = state.time, let referenceTime = reference.time {
+            for (image, energy) in time.squaredDistances(to: referenceTime).enumerated() { energies[image] += energy }
         }
+        return (state, energies)
+    }
+
+    /// Sum of the squared change of the noise prediction when the stages after `stage` run from `state` (the state
+    /// after `stage`) with the reference weights.
+    func distortion(after stage: Int, from state: UNetState) throws -> Double {
+        try distortions(after: stage, from: [(state, Array(0 ..< state.hidden.batch))])[0].reduce(0, +)
+    }
+
+    /// Per image, the squared change of the noise prediction when the stages after `stage` run with the reference
+    /// weights from states after `stage`, each restricted to its `images`: all of them as one batch.
+    func distortions(after stage: Int, from parts: [(state: UNetState, images: [Int])]) throws -> [[Double]] {
+        let skips = parts[0].state.skips.indices.map { k in FeatureMap.stacking(parts.map { ($0.state.skips[k], $0.images) }) }
+        let time = parts[0].state.time == nil ? nil : FeatureMap.stacking(parts.map { ($0.state.time!, $0.images) })
+        var state = UNetState(hidden: .stacking(parts.map { ($0.state.hidden, $0.images) }), skips: skips, time: time)
+        let stacked = UNetContext(weights: weights, encoder: .stacking(parts.map { (context.encoder, $0.images) }),
+                                  timesteps: parts.flatMap { $0.images.map { context.timesteps[$0] } })
+        try model.run(&state, stages: stage + 1 ..< model.stages.count, stacked)
+        let reference = FeatureMap.stacking(parts.map { (states[states.count - 1].hidden, $0.images) })
+        let distances = state.hidden.squaredDistances(to: reference)
+        var offset = 0
+        return parts.map { part in
+            defer { offset += part.images.count }
+            return Array(distances[offset ..< offset + part.images.count])
+        }
+    }
+
+    private func context(replacing layers: [String: [Float]]) -> UNetContext {
+        let replaced = ReplacedWeights(base: weights, values: Dictionary(uniqueKeysWithValues: layers.map { ($0.key + ".weight", $0.value) }))
+        return UNetContext(weights: replaced, encoder: context.encoder, timesteps: context.timesteps)
+    }
+
+    static func squaredDistance(_ a: [Float], _ b: [Float]) -> Double {
+        precondition(a.count == b.count)
+        var total = 0.0
+        for (x, y) in zip(a, b) { total += Double(x - y) * Double(x - y) }
         return total
     }
 
@@ -102,15 +167,14 @@ public final class OutputSensitivity {
     }
 }
 
-/// A weight source with one tensor replaced.
-final class ReplacedWeight: UNetWeightSource {
+/// A weight source with some tensors replaced.
+final class ReplacedWeights: UNetWeightSource {
     let base: UNetWeightSource
-    let name: String
-    let values: [Float]
+    /// Replacement values by tensor name.
+    let values: [String: [Float]]
 
-    init(base: UNetWeightSource, name: String, values: [Float]) {
+    init(base: UNetWeightSource, values: [String: [Float]]) {
         self.base = base
-        self.name = name
         self.values = values
     }
 
@@ -120,8 +184,8 @@ final class ReplacedWeight: UNetWeightSource {
     var timeFeatures: TimeFeatureTable? { base.timeFeatures }
 
     func floats(_ name: String, shape: [Int]) throws -> [Float] {
-        guard name == self.name else { return try base.floats(name, shape: shape) }
-        precondition(values.count == shape.reduce(1, *), "\(name): replacement of the wrong size")
-        return values
+        guard let replacement = values[name] else { return try base.floats(name, shape: shape) }
+        precondition(replacement.count == shape.reduce(1, *), "\(name): replacement of the wrong size")
+        return replacement
     }
 }

@@ -24,6 +24,15 @@ public indirect enum JSONValue: Equatable, Sendable {
         return nil
     }
 
+    /// A number: a double, or an integer as a double.
+    public var doubleValue: Double? {
+        switch self {
+        case let .double(value): return value
+        case let .int(value): return Double(value)
+        default: return nil
+        }
+    }
+
     public var arrayValue: [JSONValue]? {
         if case let .array(value) = self { return value }
         return nil

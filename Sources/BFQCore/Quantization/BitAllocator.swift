@@ -1,3 +1,4 @@
+import CBFQShims
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -45,23 +46,15 @@ public enum BitAllocator: String, Sendable, CaseIterable {
         var choice = [[UInt8]](repeating: [], count: layers.count)
         for i in layers.indices {
             var picks = [UInt8](repeating: 0, count: steps + 1)
-            let cost = units[i], value = values[i]
+            let cost = units[i].map(Int64.init), value = values[i]
             best.withUnsafeBufferPointer { old in
                 next.withUnsafeMutableBufferPointer { new in
                     picks.withUnsafeMutableBufferPointer { pick in
-                        let (newBase, pickBase) = (new.baseAddress!, pick.baseAddress!)
+                        let (oldBase, newBase, pickBase) = (old.baseAddress!, new.baseAddress!, pick.baseAddress!)
                         let chunk = 1 << 14
                         Parallel.forEach((steps + chunk) / chunk) { c in
-                            for s in c * chunk ..< min(steps + 1, (c + 1) * chunk) {
-                                var least = Double.infinity
-                                var which = 0
-                                for k in cost.indices where cost[k] <= s {
-                                    let v = old[s - cost[k]] + value[k]
-                                    if v < least { (least, which) = (v, k) }
-                                }
-                                newBase[s] = least
-                                pickBase[s] = UInt8(which)
-                            }
+                            bfq_knapsack_step(oldBase, newBase, pickBase, c * chunk, min(steps + 1, (c + 1) * chunk), cost,
+                                              value, cost.count)
                         }
                     }
                 }

@@ -45,6 +45,25 @@ public struct LayerChoice: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// The choice `description` names ("2-bit grid", "2-bit grid/64", "2-bit palette", "f16"), if valid.
+    public init?(description text: String) {
+        if text == "f16" {
+            self = .raw16
+            return
+        }
+        let parts = text.split(separator: " ")
+        guard parts.count == 2, parts[0].hasSuffix("-bit"), let bits = Int(parts[0].dropLast(4)), (1 ... 8).contains(bits) else { return nil }
+        if parts[1] == "palette" {
+            self = .palette(bits)
+        } else if parts[1] == "grid" {
+            self = .grid(bits)
+        } else if parts[1].hasPrefix("grid/"), let size = Int(parts[1].dropFirst(5)), QuantizedValues.groupSizes.contains(size) {
+            self = .grid(bits, groupSize: size)
+        } else {
+            return nil
+        }
+    }
+
     /// "2-bit grid", "2-bit grid/64", "2-bit palette", "f16".
     public var description: String {
         switch kind {

@@ -2,15 +2,24 @@
 import Glibc
 #endif
 
-/// What quantizing one layer at each candidate choice costs (bits, as spec/bfq.md section 7 counts them) and loses
-/// (squared error of the decoded weights), measured, not modelled.
+/// What quantizing one layer at each candidate choice costs (bits, as spec/bfq.md section 7 counts them) and loses:
+/// the distortion the allocator weighs, in weight space (the squared error of the decoded weights, measured) or in
+/// output space (the squared change of the noise prediction, rerun or predicted: see `QuantizationOptions.Sensitivity`).
 public struct LayerMeasurement: Sendable, Equatable {
     public struct Candidate: Sendable, Equatable {
         public var choice: LayerChoice
         /// Accounted bits of the whole tensor.
         public var bits: Double
-        /// Sum of (w - w')^2 over the tensor, w' as decoded.
+        /// What the allocator weighs: sum of (w - w')^2 over the tensor (importance-weighted when importance weights
+        /// were given), w' as decoded; with output sensitivity, the squared change of the noise prediction.
         public var distortion: Double
+        /// The importance-weighted sum of (w - w')^2 (equal to `distortion` in weight space).
+        public var weightDistortion: Double
+
+        public init(choice: LayerChoice, bits: Double, distortion: Double, weightDistortion: Double? = nil) {
+            (self.choice, self.bits, self.distortion) = (choice, bits, distortion)
+            self.weightDistortion = weightDistortion ?? distortion
+        }
     }
 
     public var layer: String

@@ -18,7 +18,13 @@ public final class ModelQuantizer {
     /// Timesteps to cache: the options', else the plan file's.
     public let cacheTimesteps: [Int]?
     /// Importance weights: the file's, else (with output sensitivity) those the calibration pass recorded.
-    private var importance: LayerImportance?
+    var importance: LayerImportance?
+    /// The measurements file named by `options.measurements`, checked against this UNet.
+    private let loadedMeasurements: MeasurementsFile?
+    /// What `makePlan` measured (or loaded), for `measurementsFile()` and `curve`.
+    public private(set) var measurements: [LayerMeasurement]?
+    /// The output signal of the calibration set when the measurements are in output space.
+    private(set) var outputSignal: Double?
     /// Things the user should know that do not stop the work, one line each.
     public private(set) var warnings: [String] = []
     /// The second moments the calibration pass of output sensitivity recorded, once `makePlan` ran it.
@@ -27,7 +33,7 @@ public final class ModelQuantizer {
     public init(_ checkpoint: Checkpoint, options: QuantizationOptions) throws {
         guard options.bits.isFinite, options.bits > 0 else { throw QuantizationError.budgetOutOfRange(options.bits) }
         // Beyond a few, N^-eta underflows for SD's layer sizes and every layer would weigh nothing.
-        guard (0 ... 4).contains(options.eta) else { throw QuantizationError.invalidOption("--eta must be 0 to 4, not \(options.eta)") }
+        if let eta = options.eta, !(0 ... 4).contains(eta) { throw QuantizationError.invalidOption("--eta must be 0 to 4, not \(eta)") }
         self.checkpoint = checkpoint
         self.options = options
         layout = try QuantizationLayout(checkpoint, only: options.only, names: options.names)
@@ -43,6 +49,14 @@ public final class ModelQuantizer {
             }
         }
         importance = try options.importance.map { try LayerImportance(path: $0) }
+        loadedMeasurements = try options.measurements.map { try MeasurementsFile.load($0) }
+        if let loadedMeasurements {
+            guard options.importance == nil else {
+                throw QuantizationError.invalidOption("--importance and --measurements exclude each other: the measurements "
+                    + "carry the importance weights they were measured with")
+            }
+            importance = loadedMeasurements.importance
+        }
         if let importance, !layout.tensors.contains(where: importance.covers) {
             throw QuantizationError.importanceMatchesNoLayer(path: options.importance!)
         }
@@ -81,12 +95,18 @@ public final class ModelQuantizer {
     /// importance file was given.
     public func makePlan(progress: Progress? = nil) throws -> QuantizationPlan {
         var sensitivity: OutputSensitivity?
-        if options.sensitivity == .output {
+        if let loadedMeasurements {
+            measurements = try check(loadedMeasurements)
+            outputSignal = loadedMeasurements.signal
+        } else if options.sensitivity.isOutput {
             progress?("calibrating", 0, 1)
-            let unet = try LoadedUNet.open(checkpoint.file.path, config: options.unetConfig, resident: true)
+            // Decoded weights stay resident when they are small (reruns then skip decoding); SD's 3.4 GB in f32 do not.
+            let f32Bytes = layout.tensors.reduce(0) { $0 + 4 * $1.entry.elementCount }
+            let unet = try LoadedUNet.open(checkpoint.file.path, config: options.unetConfig, resident: f32Bytes <= 1 << 30)
             sensitivity = try OutputSensitivity(unet, calibration: options.calibration)
             recordedImportance = sensitivity!.importance
             importance = importance ?? sensitivity!.importance
+            outputSignal = sensitivity!.signal
         }
         if let givenPlan { return try check(givenPlan) }
         let weights = Double(layout.weightCount)
@@ -97,27 +117,27 @@ public final class ModelQuantizer {
         guard minimum <= budget else {
             throw QuantizationError.budgetTooSmall(requested: options.bits, smallest: (fixedBits + minimum) / weights)
         }
-        let measurements = try measure(progress: progress, sensitivity: sensitivity)
-        let picks = try options.allocator.allocate(measurements, budget: budget, eta: options.eta)
+        let measurements = try self.measurements ?? measure(progress: progress, sensitivity: sensitivity)
+        self.measurements = measurements
+        let picks = try options.allocator.allocate(measurements, budget: budget, eta: eta)
         var choices: [String: LayerChoice] = [:]
         for (layer, pick) in zip(measurements, picks) { choices[layer.layer] = layer.candidates[pick].choice }
-        var settings = [JSONMember("allocator", .string(options.allocator.rawValue)), JSONMember("sensitivity", .string(options.sensitivity.rawValue)),
-                        JSONMember("eta", .double(options.eta)), JSONMember("target_bits", .double(options.bits))]
+        var settings = [JSONMember("allocator", .string(options.allocator.rawValue)), JSONMember("sensitivity", .string(measuredSensitivity.rawValue)),
+                        JSONMember("eta", .double(eta)), JSONMember("target_bits", .double(options.bits))]
             + (options.importance.map { [JSONMember("importance", .string($0))] } ?? [])
-        if sensitivity != nil {
-            let calibration = options.calibration
-            settings.append(JSONMember("calibration", .object([
-                JSONMember("samples", .int(Int64(calibration.samples ?? 2))),
-                JSONMember("size", .array([.int(Int64(calibration.height)), .int(Int64(calibration.width))])),
-                JSONMember("timesteps", .array((calibration.timesteps ?? []).map { .int(Int64($0)) })),
-                JSONMember("seed", .int(Int64(bitPattern: calibration.seed))),
-                JSONMember("tokens", .int(Int64(calibration.tokens))),
-            ])))
+        if let calibration = loadedMeasurements != nil ? loadedMeasurements!.calibration : (options.sensitivity.isOutput ? options.calibration : nil) {
+            settings.append(JSONMember("calibration", MeasurementsFile.json(calibration)))
         }
         return QuantizationPlan(choices: choices, origin: "allocated", cacheTimesteps: cacheTimesteps,
                                 measurements: Dictionary(uniqueKeysWithValues: measurements.map { ($0.layer, $0) }),
                                 settings: settings)
     }
+
+    /// The size exponent the allocator uses: the options', else the default of the measurements' sensitivity.
+    public var eta: Double { options.eta ?? QuantizationOptions.defaultEta(for: measuredSensitivity) }
+
+    /// How the measurements were made: the loaded file's sensitivity, else the options'.
+    public var measuredSensitivity: QuantizationOptions.Sensitivity { loadedMeasurements?.sensitivity ?? options.sensitivity }
 
     /// Average bits (spec/bfq.md section 7) the plan gives this UNet, summed in layer-name order so files holding
     /// the same UNet in another order or naming give the same figure.
@@ -143,60 +163,6 @@ public final class ModelQuantizer {
         plan.choices = plan.choices.filter { !cached.contains($0.key) }
         plan.cacheTimesteps = cacheTimesteps
         return plan
-    }
-
-    /// Quantizes every planned layer at every candidate and records bits and distortion: the weights' squared error,
-    /// or with `sensitivity` the squared change of the noise prediction.
-    func measure(progress: Progress?, sensitivity: OutputSensitivity? = nil) throws -> [LayerMeasurement] {
-        let total = planned.reduce(0) { $0 + $1.entry.elementCount }
-        var done = 0
-        return try planned.map { tensor in
-            let weights = try LayerQuantizer.weights(of: tensor, in: checkpoint)
-            let importance = try self.importance?.weights(for: tensor)
-            // In order of bits, grid before palette, so each palette starts from the grid at its bits and only one
-            // grid result is alive at a time. Grids are searched from the RMS start alone: a bound on the error of
-            // the default search, which also tries that start, at well under half its cost.
-            let kinds: [LayerChoice.Kind] = [.grid, .palette, .raw]
-            let order = options.candidates.indices.sorted {
-                let (a, b) = (options.candidates[$0], options.candidates[$1])
-                return (a.bits, kinds.firstIndex(of: a.kind)!, $0) < (b.bits, kinds.firstIndex(of: b.kind)!, $1)
-            }
-            var grid: QuantizationResult?
-            var signal = 0.0
-            var measured: [(index: Int, candidate: LayerMeasurement.Candidate)] = []
-            for index in order {
-                let choice = options.candidates[index]
-                var distortion: Double
-                var result: QuantizationResult?
-                switch choice.kind {
-                case .raw:
-                    distortion = LayerQuantizer.rawDistortion(weights)
-                case .grid:
-                    result = try LayerQuantizer.quantize(weights, tensor: tensor, choice: choice, importance: importance,
-                                                         startFactors: [])
-                    if choice.groupSize == nil { grid = result }
-                    signal = result!.signal
-                    distortion = LayerQuantizer.distortion(of: result!)
-                case .palette:
-                    let start = grid.flatMap { $0.levels == choice.levels ? $0 : nil }
-                    result = try LayerQuantizer.quantize(weights, tensor: tensor, choice: choice, importance: importance,
-                                                         startFactors: [], start: start)
-                    distortion = LayerQuantizer.distortion(of: result!)
-                }
-                if let sensitivity {
-                    signal = sensitivity.signal
-                    let decoded = try result?.dequantized() ?? OutputSensitivity.halfRounded(weights)
-                    distortion = try sensitivity.distortion(layer: tensor.layer!, values: decoded)
-                }
-                measured.append((index, LayerMeasurement.Candidate(choice: choice, bits: choice.accountedBits(rows: tensor.rows, columns: tensor.columns),
-                                                                   distortion: distortion)))
-            }
-            let candidates = measured.sorted { ($0.candidate.bits, $0.index) < ($1.candidate.bits, $1.index) }.map(\.candidate)
-            done += weights.count
-            progress?("measuring", done, total)
-            return LayerMeasurement(layer: tensor.layer!, parameters: weights.count, signal: signal,
-                                    candidates: candidates)
-        }
     }
 
     /// Writes the quantized model to `target` as `plan` says and reports what each tensor became.

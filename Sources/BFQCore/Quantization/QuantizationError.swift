@@ -14,6 +14,8 @@ public enum QuantizationError: Error, Equatable, CustomStringConvertible {
     case invalidImportance(path: String, layer: String, reason: String)
     case importanceMatchesNoLayer(path: String)
     case invalidOption(String)
+    case invalidMeasurements(path: String, reason: String)
+    case measurementsMismatch(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -48,6 +50,10 @@ public enum QuantizationError: Error, Equatable, CustomStringConvertible {
                 + "e.g. down_blocks.0.resnets.0.conv1)"
         case let .invalidOption(reason):
             return reason
+        case let .invalidMeasurements(path, reason):
+            return "\(path): not a usable measurements file: \(reason)"
+        case let .measurementsMismatch(path, reason):
+            return "\(path): these measurements do not fit: \(reason)"
         }
     }
 }

@@ -61,6 +61,45 @@ public struct FeatureMap: Sendable, Equatable {
         }
     }
 
+    /// The images `images` of each of `parts` (maps of the same channels and size), in that order, as one batch.
+    static func stacking(_ parts: [(map: FeatureMap, images: [Int])]) -> FeatureMap {
+        let first = parts[0].map
+        let batch = parts.reduce(0) { $0 + $1.images.count }
+        return FeatureMap(channels: first.channels, batch: batch, height: first.height, width: first.width) { out in
+            var target = out
+            for c in 0 ..< first.channels {
+                for (map, images) in parts {
+                    precondition(map.channels == first.channels && map.plane == first.plane)
+                    map.values.withUnsafeBufferPointer { values in
+                        for image in images {
+                            target.update(from: values.baseAddress! + (c * map.batch + image) * map.plane, count: map.plane)
+                            target += map.plane
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sum of squared differences from `other` (of the same layout) per image.
+    func squaredDistances(to other: FeatureMap) -> [Double] {
+        precondition(other.values.count == values.count && other.batch == batch)
+        var sums = [Double](repeating: 0, count: batch)
+        values.withUnsafeBufferPointer { a in
+            other.values.withUnsafeBufferPointer { b in
+                for c in 0 ..< channels {
+                    for image in 0 ..< batch {
+                        let offset = (c * batch + image) * plane
+                        var sum = 0.0
+                        for i in offset ..< offset + plane { sum += Double(a[i] - b[i]) * Double(a[i] - b[i]) }
+                        sums[image] += sum
+                    }
+                }
+            }
+        }
+        return sums
+    }
+
     /// Adds `other` (of the same layout) elementwise.
     mutating func add(_ other: FeatureMap) {
         precondition(other.values.count == values.count)
