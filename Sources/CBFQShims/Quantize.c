@@ -3,6 +3,7 @@
 #include "CPUFeatures.h"
 #include "BFQQuantize.h"
 #include "CBFQShims.h"
+#include "QuantizeCommon.h"
 #include <math.h>
 #include <string.h>
 #if defined(__x86_64__)
@@ -12,7 +13,6 @@
 #pragma STDC FP_CONTRACT OFF /* every product and sum rounds on its own, as the numpy reference does */
 
 #define LANES 8
-#define F16_MAX 65504.0f
 
 static double combine(const double lane[LANES]) {
     return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
@@ -179,7 +179,7 @@ static void final_avx2(const float *w, const float *h, size_t n, float s, float 
 
 /* ---- Grid ---- */
 
-static float stats(const float *w, const float *h, size_t n, double *signal, double *wsignal, int vectorized) {
+float bfq_row_stats(const float *w, const float *h, size_t n, double *signal, double *wsignal, int vectorized) {
     double sig[LANES] = {0}, wsig[LANES] = {0};
     float absmax;
 #if defined(__x86_64__)
@@ -192,16 +192,8 @@ static float stats(const float *w, const float *h, size_t n, double *signal, dou
     return absmax;
 }
 
-/* One pass at scale s: the closed-form objective sum h (w - s q)^2 and the least-squares scale of its q (0 if none). */
-static double search(const float *w, const float *h, size_t n, float s, float qmin, float qmax, double wsignal,
-                     float *next, int vectorized) {
-    double num[LANES] = {0}, den[LANES] = {0};
-#if defined(__x86_64__)
-    if (vectorized) search_avx2(w, h, n, s, qmin, qmax, num, den);
-    else
-#endif
-        search_scalar(w, h, 0, n, s, qmin, qmax, num, den);
-    const double sn = combine(num), sd = combine(den), s64 = s;
+double bfq_pass_result(double sn, double sd, float s, double wsignal, float *next) {
+    const double s64 = s;
     *next = 0;
     if (sd > 0) {
         const float t = (float)(sn / sd);
@@ -210,49 +202,48 @@ static double search(const float *w, const float *h, size_t n, float s, float qm
     return wsignal - 2.0 * s64 * sn + s64 * s64 * sd;
 }
 
-/* The scale as stored: itself, or rounded to f16 (to nearest even; clamped to the largest finite f16). */
-static float stored_scale(float s, int f16) {
+double bfq_segment_pass(void *context, float s, float *next) {
+    const bfq_segment *g = context;
+    double num[LANES] = {0}, den[LANES] = {0};
+#if defined(__x86_64__)
+    if (g->vectorized) search_avx2(g->w, g->h, g->n, s, g->qmin, g->qmax, num, den);
+    else
+#endif
+        search_scalar(g->w, g->h, 0, g->n, s, g->qmin, g->qmax, num, den);
+    return bfq_pass_result(combine(num), combine(den), s, g->wsignal, next);
+}
+
+float bfq_stored_scale(float s, int f16) {
     if (!f16) return s;
-    s = s < F16_MAX ? s : F16_MAX;
+    s = s < BFQ_F16_MAX ? s : BFQ_F16_MAX;
     uint16_t bits;
     bfq_f32_to_f16(&s, &bits, 1);
     bfq_f16_to_f32(&bits, &s, 1);
     return s;
 }
 
-/* Scales earlier starts reached: their objective, and for a point a start moved to, how many rounds that start had
- * left after it (-1 for a scale only tried and refused). */
-#define MAX_VISITED 1024
-typedef struct visited_set {
-    size_t count;
-    float scale[MAX_VISITED];
-    double value[MAX_VISITED];
-    int64_t left[MAX_VISITED];
-} visited_set;
-
-static ptrdiff_t find_visited(const visited_set *set, float s) {
+static ptrdiff_t find_visited(const bfq_visited_set *set, float s) {
     for (size_t k = 0; k < set->count; k++)
         if (set->scale[k] == s) return (ptrdiff_t)k;
     return -1;
 }
 
-static void visit(visited_set *set, float s, double value, int64_t left) {
+static void visit(bfq_visited_set *set, float s, double value, int64_t left) {
     const ptrdiff_t k = find_visited(set, s);
     if (k >= 0) {
         if (left > set->left[k]) set->left[k] = left;
-    } else if (set->count < MAX_VISITED) {
+    } else if (set->count < BFQ_MAX_VISITED) {
         set->scale[set->count] = s, set->value[set->count] = value, set->left[set->count++] = left;
     }
 }
 
-/* The best scale of one segment: every start, alternating optimisation until the objective stops falling strictly.
- * Shortcuts that do not change the result: a scale's objective is computed once; a start that would move to a
- * point an earlier start moved to, with no more rounds left than that start had there, follows that start's path
- * (or a prefix of it), so it ends no lower than that start did and cannot win (ties go to the earlier start).
- * Returns 0 when no start is usable. */
-static float best_scale(const bfq_grid_params *p, const float *w, const float *h, size_t n, float absmax,
-                        double signal, double wsignal, visited_set *visited) {
-    const float qmin = (float)-p->half, qmax = (float)p->qmax, s0 = absmax / (float)p->half;
+/* Every start, alternating optimisation until the objective stops falling strictly. Shortcuts that do not change
+ * the result: a scale's objective is computed once; a start that would move to a point an earlier start moved to,
+ * with no more rounds left than that start had there, follows that start's path (or a prefix of it), so it ends no
+ * lower than that start did and cannot win (ties go to the earlier start). */
+float bfq_best_scale(const bfq_grid_params *p, bfq_grid_pass pass, void *context, size_t n, float absmax,
+                     double signal, bfq_visited_set *visited) {
+    const float s0 = absmax / (float)p->half;
     const int64_t rounds = p->max_iterations;
     float best = 0;
     double best_value = INFINITY;
@@ -265,7 +256,7 @@ static float best_scale(const bfq_grid_params *p, const float *w, const float *h
         if (!(isfinite(s) && s > 0)) continue;
         const ptrdiff_t seen = find_visited(visited, s);
         if (seen >= 0 && visited->left[seen] >= rounds) continue;
-        double value = search(w, h, n, s, qmin, qmax, wsignal, &next, p->vectorized);
+        double value = pass(context, s, &next);
         visit(visited, s, value, rounds);
         int joined = 0;
         for (int64_t it = 0; it < rounds && next > 0; it++) {
@@ -276,7 +267,7 @@ static float best_scale(const bfq_grid_params *p, const float *w, const float *h
                 break;
             }
             float after;
-            const double next_value = search(w, h, n, next, qmin, qmax, wsignal, &after, p->vectorized);
+            const double next_value = pass(context, next, &after);
             if (!(next_value < value)) {
                 visit(visited, next, next_value, -1);
                 break;
@@ -292,18 +283,17 @@ static float best_scale(const bfq_grid_params *p, const float *w, const float *h
 void bfq_grid_quantize_row(const bfq_grid_params *p, const float *w, const float *h, size_t n, uint16_t *codes,
                            float *scales, bfq_row_error *result) {
     const int vectorized = bfq_use_avx2(p->vectorized);
-    bfq_grid_params params = *p;
-    params.vectorized = vectorized;
-    visited_set visited;
+    bfq_visited_set visited;
     const float qmin = (float)-p->half, qmax = (float)p->qmax;
     *result = (bfq_row_error){0, 0, 0};
     for (size_t start = 0, g = 0; start < n; start += p->group_size, g++) {
         const size_t count = n - start < p->group_size ? n - start : p->group_size;
         const float *x = w + start, *hx = h ? h + start : NULL;
         double signal, wsignal, err[LANES] = {0}, werr[LANES] = {0};
-        const float absmax = stats(x, hx, count, &signal, &wsignal, vectorized);
-        const float s = absmax > 0 ? stored_scale(best_scale(&params, x, hx, count, absmax, signal, wsignal, &visited),
-                                                  p->f16_scales) : 0.0f;
+        const float absmax = bfq_row_stats(x, hx, count, &signal, &wsignal, vectorized);
+        bfq_segment segment = {x, hx, count, qmin, qmax, wsignal, vectorized};
+        const float s = absmax > 0 ? bfq_stored_scale(bfq_best_scale(p, bfq_segment_pass, &segment, count, absmax,
+                                                                     signal, &visited), p->f16_scales) : 0.0f;
 #if defined(__x86_64__)
         if (vectorized) final_avx2(x, hx, count, s, qmin, qmax, p->half, codes + start, err, werr);
         else
@@ -317,8 +307,6 @@ void bfq_grid_quantize_row(const bfq_grid_params *p, const float *w, const float
 }
 
 /* ---- Palette ---- */
-
-#define MAX_LEVELS 257
 
 /* Smallest and largest weight, from element i on. */
 static void min_max_scalar(const float *w, size_t i, size_t n, float *lo, float *hi) {
@@ -436,7 +424,7 @@ static void sort_ascending(double *c, uint32_t count) {
 /* Lloyd iterations on the histogram: each entry moves to the weighted mean of the bins whose centres are nearest to
  * it (bins at exact midpoints go down); an entry with no weight stays. Stops when no entry moves. */
 static void lloyd(double *c, uint32_t levels, uint32_t rounds, const double *centre, const double *pw, const double *ps) {
-    size_t edge[MAX_LEVELS];
+    size_t edge[BFQ_MAX_LEVELS];
     for (uint32_t it = 0; it < rounds; it++) {
         for (uint32_t k = 0; k + 1 < levels; k++) edge[k] = centres_at_or_below(centre, (c[k] + c[k + 1]) / 2);
         edge[levels - 1] = BFQ_PALETTE_BINS;
@@ -455,35 +443,29 @@ static void lloyd(double *c, uint32_t levels, uint32_t rounds, const double *cen
     }
 }
 
-void bfq_palette_quantize_row(const bfq_palette_params *p, const float *w, const float *h, size_t n, float scale,
-                              float *entries, uint16_t *codes, bfq_row_error *result) {
-    const int vectorized = bfq_use_avx2(p->vectorized);
-    const uint32_t levels = p->levels, half = levels / 2;
-    double c[MAX_LEVELS];
-    for (uint32_t k = 0; k < levels; k++) c[k] = (double)(scale * (float)((int32_t)k - (int32_t)half) + 0.0f);
-    double wsignal;
-    *result = (bfq_row_error){0, 0, 0};
-    stats(w, h, n, &result->signal, &wsignal, vectorized);
-    if (n > 0) {
-        float lo, hi;
-        min_max(w, n, &lo, &hi, vectorized);
-        static const size_t bins = BFQ_PALETTE_BINS;
-        double pw[BFQ_PALETTE_BINS + 1], ps[BFQ_PALETTE_BINS + 1], centre[BFQ_PALETTE_BINS];
-        const double lo64 = lo, range = (double)hi - lo64, width = range / (double)bins;
-        const float inv = hi > lo ? (float)((double)bins / range) : 0.0f;
-        histogram(w, h, n, lo, inv, pw, ps);
-        for (size_t j = 0; j < bins; j++) centre[j] = lo64 + ((double)j + 0.5) * width;
-        lloyd(c, levels, p->max_iterations, centre, pw, ps);
-    }
+void bfq_palette_histogram(const float *w, const float *h, size_t n, int vectorized, bfq_palette_bins *bins) {
+    static const size_t count = BFQ_PALETTE_BINS;
+    float lo, hi;
+    min_max(w, n, &lo, &hi, vectorized);
+    const double lo64 = lo, range = (double)hi - lo64, width = range / (double)count;
+    const float inv = hi > lo ? (float)((double)count / range) : 0.0f;
+    histogram(w, h, n, lo, inv, bins->pw, bins->ps);
+    for (size_t j = 0; j < count; j++) bins->centre[j] = lo64 + ((double)j + 0.5) * width;
+}
 
-    /* Entries as stored (f16), and thresholds: the exact midpoints rounded down to f32, so x > t exactly when x lies
-     * above the midpoint; each weight gets its nearest entry, ties to the lower one. */
-    float t[MAX_LEVELS];
+/* Entries as stored (f16), and thresholds: the exact midpoints rounded down to f32, so x > t exactly when x lies
+ * above the midpoint; each weight gets its nearest entry, ties to the lower one. */
+void bfq_palette_table(const bfq_palette_params *p, float scale, const bfq_palette_bins *bins, float *entries,
+                       float *t) {
+    const uint32_t levels = p->levels, half = levels / 2;
+    double c[BFQ_MAX_LEVELS];
+    for (uint32_t k = 0; k < levels; k++) c[k] = (double)(scale * (float)((int32_t)k - (int32_t)half) + 0.0f);
+    if (bins) lloyd(c, levels, p->max_iterations, bins->centre, bins->pw, bins->ps);
     for (uint32_t k = 0; k < levels; k++) {
         const float e = (float)c[k];
-        entries[k] = e > F16_MAX ? F16_MAX : e < -F16_MAX ? -F16_MAX : e;
+        entries[k] = e > BFQ_F16_MAX ? BFQ_F16_MAX : e < -BFQ_F16_MAX ? -BFQ_F16_MAX : e;
     }
-    uint16_t bits[MAX_LEVELS];
+    uint16_t bits[BFQ_MAX_LEVELS];
     bfq_f32_to_f16(entries, bits, levels);
     bfq_f16_to_f32(bits, entries, levels);
     for (uint32_t k = 0; k + 1 < levels; k++) {
@@ -491,6 +473,19 @@ void bfq_palette_quantize_row(const bfq_palette_params *p, const float *w, const
         t[k] = (float)m;
         if ((double)t[k] > m) t[k] = nextafterf(t[k], -INFINITY);
     }
+}
+
+void bfq_palette_quantize_row(const bfq_palette_params *p, const float *w, const float *h, size_t n, float scale,
+                              float *entries, uint16_t *codes, bfq_row_error *result) {
+    const int vectorized = bfq_use_avx2(p->vectorized);
+    const uint32_t levels = p->levels;
+    double wsignal;
+    *result = (bfq_row_error){0, 0, 0};
+    bfq_row_stats(w, h, n, &result->signal, &wsignal, vectorized);
+    bfq_palette_bins bins;
+    if (n > 0) bfq_palette_histogram(w, h, n, vectorized, &bins);
+    float t[BFQ_MAX_LEVELS];
+    bfq_palette_table(p, scale, n > 0 ? &bins : NULL, entries, t);
     double err[LANES] = {0}, werr[LANES] = {0};
 #if defined(__x86_64__)
     if (vectorized && levels <= 17) assign_avx2(w, h, n, entries, t, levels, codes, err, werr);

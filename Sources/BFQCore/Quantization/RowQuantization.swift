@@ -74,7 +74,8 @@ struct RowQuantization {
     }
 }
 
-private extension Optional where Wrapped == [Float] {
+extension Optional where Wrapped == [Float] {
+    /// `body` on the array's buffer, or on nil.
     func withUnsafeBufferPointerIfPresent<R>(_ body: (UnsafeBufferPointer<Float>?) -> R) -> R {
         guard let self else { return body(nil) }
         return self.withUnsafeBufferPointer { body($0) }

@@ -61,6 +61,7 @@ typedef struct bfq_dequant_job {
 ptrdiff_t bfq_dequantize_rows(const bfq_dequant_job *job, const uint8_t *packed, void *out, size_t first_row,
                               size_t row_count);
 
+#include "BFQMeasure.h"
 #include "BFQQuantize.h"
 #include "BFQUNet.h"
 #include "BFQAllocate.h"
