@@ -3,13 +3,21 @@
 # `sd-cli -M convert` on the same file in the same run (when SD_CLI points at an sd-cli binary built outside this
 # repository). Whole-process wall time with hyperfine (median of RUNS runs, input in the page cache, previous output
 # deleted and dirty pages synced before each run) and peak RSS with /usr/bin/time -v (median); output sizes; and a
-# check that 1 and 2 threads write the same bytes.
+# check that 1 and 2 threads write the same bytes. Then output-space allocation (--sensitivity output, default
+# calibration) on the same file: whole-process wall time and peak RSS with /usr/bin/time -v (median of OUTPUT_RUNS),
+# and reallocating from its saved measurements.
 #
-#     SD_CLI=/path/to/sd-cli tools/bench_quantize.sh [BENCH_DIR]     (default bench/; needs hyperfine)
+#     SD_CLI=/path/to/sd-cli tools/bench_quantize.sh [BENCH_DIR]     (default bench/; installs hyperfine with apt-get)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${1:-bench}
 runs=${RUNS:-3}
+output_runs=${OUTPUT_RUNS:-2}
+if ! command -v hyperfine >/dev/null; then
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq hyperfine >/dev/null
+fi
 mkdir -p "$dir"
 st=$dir/sd15_shaped.fp16.safetensors
 [ -f "$st" ] || python3 tools/make_sd15_shaped.py "$dir"
@@ -57,4 +65,12 @@ c = t["codes"]
 print(f"--bits 1.99: average {t['average_bits']:.4f} bits, {t['file_bytes'] / 1e6:.1f} MB, {t['ratio_to_f16']:.2f}x vs fp16; "
       f"codes {c['log2_bytes'] / 1e6:.1f} MB by log2, {c['packed_bytes'] / 1e6:.1f} MB packed, {c['stored_bytes'] / 1e6:.1f} MB stored")
 PY
+measurements=$dir/measurements.json
+for _ in $(seq "$output_runs"); do
+  /usr/bin/time -v "$bfq" plan "$st" --bits 1.99 --sensitivity output --cache-timesteps 50 --save-measurements "$measurements" \
+    2>&1 >/dev/null | awk '/Elapsed/ {split($NF, t, ":"); print (t[1] * 60 + t[2])} /Maximum resident/ {print $6 / 1024}' | paste -sd' '
+done | sort -n | awk '{w[NR]=$1; m[NR]=$2} END {i=int((NR+1)/2); printf "| bfq plan --bits 1.99 --sensitivity output --cache-timesteps 50 | %.1f s | %.0f MB | median of %d |\n", w[i], m[i], NR}'
+start=$(date +%s.%N)
+"$bfq" plan "$st" --measurements "$measurements" --bits 2.5 --cache-timesteps 50 >/dev/null
+echo "| bfq plan --measurements (reallocating at 2.5 bits) | $(python3 -c "print(f'{$(date +%s.%N) - $start:.2f}')") s | | |"
 rm -f "$out" "$gguf" "$dir/h.json" "$dir/q1.bfq" "$dir/q2.bfq" "$dir/q1.json" "$dir/q2.json"

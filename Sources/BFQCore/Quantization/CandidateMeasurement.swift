@@ -10,19 +10,25 @@ enum CandidateMeasurement {
     /// squared error weighted by `importance` (one non-negative weight per column) when given, else the plain one,
     /// each summed over rows in row order; and the signal sum w^2 (unweighted). Rows run on `Parallel`'s threads
     /// unless `parallel` is false; the result is the same for any thread count.
+    /// `startFactors` are the grids' abs-max starts (nil: the quantizer's defaults; [] the RMS start alone) and
+    /// `rounds` gives a grid of b bits its most least-squares rounds per start (nil: the quantizer's 10).
     static func measure(_ weights: [Float], rows: Int, columns: Int, importance: [Float]?, candidates: [LayerChoice],
+                        startFactors: [Float]? = nil, rounds: ((Int) -> Int)? = nil,
                         parallel: Bool = true) throws -> (distortions: [Double], signal: Double) {
         try weights.withUnsafeBufferPointer {
-            try measure($0, rows: rows, columns: columns, importance: importance, candidates: candidates, parallel: parallel)
+            try measure($0, rows: rows, columns: columns, importance: importance, candidates: candidates,
+                        startFactors: startFactors, rounds: rounds, parallel: parallel)
         }
     }
 
     static func measure(_ weights: UnsafeBufferPointer<Float>, rows: Int, columns: Int, importance: [Float]?,
-                        candidates: [LayerChoice], parallel: Bool = true) throws -> (distortions: [Double], signal: Double) {
+                        candidates: [LayerChoice], startFactors: [Float]? = nil, rounds: ((Int) -> Int)? = nil,
+                        parallel: Bool = true) throws -> (distortions: [Double], signal: Double) {
         try RowQuantization.check(weights, rows: rows, columns: columns, importance: importance)
         let grids = try candidates.map { choice -> GridQuantizer? in
             precondition(choice.groupSize == nil, "a grid with group scales is measured by quantizing it")
-            return choice.kind == .raw ? nil : try GridQuantizer(bits: choice.bits)
+            return choice.kind == .raw ? nil : try GridQuantizer(bits: choice.bits, maxIterations: rounds?(choice.bits) ?? 10,
+                                                                 startFactors: startFactors)
         }
         let palettes = try candidates.map { $0.kind == .palette ? try PaletteQuantizer(bits: $0.bits) : nil }
         let count = candidates.count

@@ -76,17 +76,24 @@ extension ModelQuantizer {
 
     /// The importance-weighted squared error of every candidate (plain without importance weights) and the sum of
     /// w^2: one sorted pass per row for the grids with one scale per row, the palettes and f16; grids with group
-    /// scales through their quantizer.
+    /// scales through their quantizer. In weight space grids are searched from the RMS start alone (palettes start
+    /// from that grid), at most 2 rounds from 5 bits on (where each round moves the scale by a few percent): a bound
+    /// on the error of the writer's search, which also tries that start for 10 rounds, at well under half its cost.
+    /// In output space, as the writer searches: the probes' output changes are then those of the measured errors.
     func weightDistortions(_ weights: [Float], tensor: QuantizationLayout.Tensor,
                            importance: [Float]?) throws -> (distortions: [Double], signal: Double) {
         let candidates = options.candidates
         let sorted = candidates.indices.filter { candidates[$0].groupSize == nil }
+        let writerSearch = measuredSensitivity.isOutput
         let measured = try CandidateMeasurement.measure(weights, rows: tensor.rows, columns: tensor.columns,
-                                                        importance: importance, candidates: sorted.map { candidates[$0] })
+                                                        importance: importance, candidates: sorted.map { candidates[$0] },
+                                                        startFactors: writerSearch ? nil : [],
+                                                        rounds: writerSearch ? nil : { $0 > 4 ? 2 : 10 })
         var distortions = [Double](repeating: 0, count: candidates.count)
         for (index, distortion) in zip(sorted, measured.distortions) { distortions[index] = distortion }
         for index in candidates.indices where candidates[index].groupSize != nil {
-            let result = try LayerQuantizer.quantize(weights, tensor: tensor, choice: candidates[index], importance: importance)
+            let result = try LayerQuantizer.quantize(weights, tensor: tensor, choice: candidates[index], importance: importance,
+                                                     startFactors: writerSearch ? nil : [])
             distortions[index] = LayerQuantizer.distortion(of: result)
         }
         return (distortions, measured.signal)
