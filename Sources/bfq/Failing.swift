@@ -10,12 +10,20 @@ func reportingErrors(_ body: () throws -> Void) throws {
         try body()
     } catch let exit as ExitCode {
         throw exit
-    } catch let usage as ValidationError {
-        throw usage
+    } catch let usage as UsageError {
+        printError("bfq: error: \(usage)")
+        throw ExitCode(64)
     } catch {
         printError("bfq: error: \(error)")
         throw ExitCode(2)
     }
+}
+
+/// Options that contradict each other or a file they name: one line on stderr and exit status 64.
+struct UsageError: Error, CustomStringConvertible {
+    let description: String
+
+    init(_ description: String) { self.description = description }
 }
 
 /// Writes one line to standard error, with any control characters from file contents escaped.

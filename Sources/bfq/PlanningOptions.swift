@@ -125,24 +125,24 @@ struct PlanningOptions: ParsableArguments {
     /// otherwise): --sensitivity, the calibration options, --unet-config and --importance.
     private func agree(with file: MeasurementsFile, path: String, calibration: EvaluationOptions) throws {
         if let sensitivity, sensitivity != file.sensitivity {
-            throw ValidationError("--sensitivity \(sensitivity.rawValue) disagrees with \(path), measured with --sensitivity \(file.sensitivity.rawValue)")
+            throw UsageError("--sensitivity \(sensitivity.rawValue) disagrees with \(path), measured with --sensitivity \(file.sensitivity.rawValue)")
         }
         let given = [(calibrationSamples != nil, "--calibration-samples"), (calibrationSize != nil, "--calibration-size"),
                      (calibrationTimesteps != nil, "--calibration-timesteps")].filter(\.0).map(\.1)
         if let option = given.first {
             guard let measured = file.calibration else {
-                throw ValidationError("\(option) disagrees with \(path), measured in weight space (no calibration)")
+                throw UsageError("\(option) disagrees with \(path), measured in weight space (no calibration)")
             }
             let same = (measured.samples ?? 2, measured.height, measured.width, measured.timesteps ?? [])
                 == (calibration.samples ?? 2, calibration.height, calibration.width, calibration.timesteps ?? [])
             guard same else {
-                throw ValidationError("calibration options disagree with \(path), measured on \(measured.samples ?? 2) samples of "
+                throw UsageError("calibration options disagree with \(path), measured on \(measured.samples ?? 2) samples of "
                     + "\(measured.height)x\(measured.width) at timesteps \((measured.timesteps ?? []).map(String.init).joined(separator: ","))")
             }
         }
-        if importance != nil { throw ValidationError("--importance and --measurements exclude each other: \(path) carries the importance weights it was measured with") }
-        if unetConfig != nil { throw ValidationError("--unet-config and --measurements exclude each other: allocating from measurements runs no UNet") }
-        if plan != nil { throw ValidationError("--plan and --measurements exclude each other: a plan fixes every layer's bits") }
+        if importance != nil { throw UsageError("--importance and --measurements exclude each other: \(path) carries the importance weights it was measured with") }
+        if unetConfig != nil { throw UsageError("--unet-config and --measurements exclude each other: allocating from measurements runs no UNet") }
+        if plan != nil { throw UsageError("--plan and --measurements exclude each other: a plan fixes every layer's bits") }
     }
 
     /// Files these options read besides the model: importance, UNet config, a plan file, measurements.
