@@ -69,8 +69,11 @@ measurements=$dir/measurements.json
 for _ in $(seq "$output_runs"); do
   /usr/bin/time -v "$bfq" plan "$st" --bits 1.99 --sensitivity output --cache-timesteps 50 --save-measurements "$measurements" \
     2>&1 >/dev/null | awk '/Elapsed/ {split($NF, t, ":"); print (t[1] * 60 + t[2])} /Maximum resident/ {print $6 / 1024}' | paste -sd' '
-done | sort -n | awk '{w[NR]=$1; m[NR]=$2} END {i=int((NR+1)/2); printf "| bfq plan --bits 1.99 --sensitivity output --cache-timesteps 50 | %.1f s | %.0f MB | median of %d |\n", w[i], m[i], NR}'
+done > "$dir/output_runs.txt"
+median_of() { cut -d' ' -f"$1" "$dir/output_runs.txt" | median; }
+printf '| bfq plan --bits 1.99 --sensitivity output --cache-timesteps 50 | %.1f s | %.0f MB | median of %d |\n' \
+  "$(median_of 1)" "$(median_of 2)" "$output_runs"
 start=$(date +%s.%N)
 "$bfq" plan "$st" --measurements "$measurements" --bits 2.5 --cache-timesteps 50 >/dev/null
 echo "| bfq plan --measurements (reallocating at 2.5 bits) | $(python3 -c "print(f'{$(date +%s.%N) - $start:.2f}')") s | | |"
-rm -f "$out" "$gguf" "$dir/h.json" "$dir/q1.bfq" "$dir/q2.bfq" "$dir/q1.json" "$dir/q2.json"
+rm -f "$dir/output_runs.txt" "$out" "$gguf" "$dir/h.json" "$dir/q1.bfq" "$dir/q2.bfq" "$dir/q1.json" "$dir/q2.json"
