@@ -57,8 +57,8 @@ public final class ModelQuantizer {
             }
             importance = loadedMeasurements.importance
         }
-        if let importance, !layout.tensors.contains(where: importance.covers) {
-            throw QuantizationError.importanceMatchesNoLayer(path: options.importance!)
+        if let path = options.importance, let importance, !layout.tensors.contains(where: importance.covers) {
+            throw QuantizationError.importanceMatchesNoLayer(path: path)
         }
         if let givenPlan, givenPlan.sensitivity == "output", importance == nil, options.sensitivity != .output {
             warnings.append("\(givenPlan.origin) was allocated with output sensitivity, whose recorded moments weighed its "
