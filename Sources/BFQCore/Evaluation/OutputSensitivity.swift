@@ -23,6 +23,9 @@ public final class OutputSensitivity {
     /// The state before each stage, then the state after the last one.
     let states: [UNetState]
 
+    /// Latent positions per image.
+    var latentPositions: Int { states[0].hidden.plane }
+
     /// The reference noise prediction, channel-major.
     var output: [Float] { states[states.count - 1].hidden.values }
 

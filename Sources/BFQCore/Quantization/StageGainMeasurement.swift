@@ -46,7 +46,7 @@ struct StageGainMeasurement {
         return middle == first ? [first] : [first, middle]
     }
 
-    /// Positions in one batch of per-layer reruns (the saved states of 4 calibration images of 64x64).
+    /// Latent positions in one batch of per-layer reruns (4 images of 64x64).
     static let batchPositions = 1 << 14
 
     /// Predicted output distortion per candidate of each of `layers`, all read by `stage`.
@@ -85,7 +85,8 @@ struct StageGainMeasurement {
             offset += layer.probes.count
             if !layer.probes.isEmpty { probed.append((k, changes[offset - 1].state, changes[offset - 1].energies)) }
         }
-        let plane = together.state.hidden.plane
+        // The rest of the UNet returns to the latent's size: batches are bounded at that size.
+        let plane = sensitivity.latentPositions
         let perBatch = max(1, Self.batchPositions / max(1, images.count * plane))
         var gains = layers.map { _ in stageGain }
         for first in Swift.stride(from: 0, to: probed.count, by: perBatch) {
