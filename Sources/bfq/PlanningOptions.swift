@@ -48,7 +48,7 @@ struct PlanningOptions: ParsableArguments {
                                valueName: "file"))
     var saveImportance: String?
 
-    @Option(help: "Size exponent of the sensitivity N^-eta (default 0.3 in weight space as the paper, 0 in output space).")
+    @Option(help: "Size exponent of the sensitivity N^-eta (default 0.3 as the paper; 0 with output sensitivity and the optimal allocator).")
     var eta: Double?
 
     @Option(help: ArgumentHelp("Cache the time features for these timesteps and drop the time-embedding weights: N "

@@ -26,9 +26,6 @@ public final class OutputSensitivity {
     /// Latent positions per image.
     var latentPositions: Int { states[0].hidden.plane }
 
-    /// The reference noise prediction, channel-major.
-    var output: [Float] { states[states.count - 1].hidden.values }
-
     /// Runs the reference pass of `unet` on `calibration`'s seeded inputs (conditional states only; samples, size,
     /// timesteps, seed and tokens as given).
     public init(_ unet: LoadedUNet, calibration: EvaluationOptions) throws {
@@ -108,7 +105,7 @@ public final class OutputSensitivity {
         let first = try stage(reading: layer)
         var state = states[first]
         try model.run(&state, stages: first ..< model.stages.count, context(replacing: [layer: values]))
-        return Self.squaredDistance(state.hidden.values, output)
+        return state.hidden.squaredDistances(to: states[states.count - 1].hidden).reduce(0, +)
     }
 
     /// Reruns `stage` alone with the given layers' weights replaced: the state after it, and per image the energy of
@@ -151,13 +148,6 @@ public final class OutputSensitivity {
     private func context(replacing layers: [String: [Float]]) -> UNetContext {
         let replaced = ReplacedWeights(base: weights, values: Dictionary(uniqueKeysWithValues: layers.map { ($0.key + ".weight", $0.value) }))
         return UNetContext(weights: replaced, encoder: context.encoder, timesteps: context.timesteps)
-    }
-
-    static func squaredDistance(_ a: [Float], _ b: [Float]) -> Double {
-        precondition(a.count == b.count)
-        var total = 0.0
-        for (x, y) in zip(a, b) { total += Double(x - y) * Double(x - y) }
-        return total
     }
 
     /// `values` rounded to f16 and back: what a raw f16 layer decodes to.

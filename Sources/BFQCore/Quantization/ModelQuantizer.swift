@@ -60,7 +60,8 @@ public final class ModelQuantizer {
         if let path = options.importance, let importance, !layout.tensors.contains(where: importance.covers) {
             throw QuantizationError.importanceMatchesNoLayer(path: path)
         }
-        if let givenPlan, givenPlan.sensitivity == "output", importance == nil, options.sensitivity != .output {
+        if let givenPlan, givenPlan.sensitivity.flatMap(QuantizationOptions.Sensitivity.init(rawValue:))?.isOutput == true,
+           importance == nil, !options.sensitivity.isOutput {
             warnings.append("\(givenPlan.origin) was allocated with output sensitivity, whose recorded moments weighed its "
                 + "quantization; to reproduce it, pass --importance with the file --save-importance wrote")
         }
@@ -133,8 +134,10 @@ public final class ModelQuantizer {
                                 settings: settings)
     }
 
-    /// The size exponent the allocator uses: the options', else the default of the measurements' sensitivity.
-    public var eta: Double { options.eta ?? QuantizationOptions.defaultEta(for: measuredSensitivity) }
+    /// The size exponent the allocator uses: the options', else the default for the measurements' sensitivity.
+    public var eta: Double {
+        options.eta ?? QuantizationOptions.defaultEta(for: measuredSensitivity, allocator: options.allocator)
+    }
 
     /// How the measurements were made: the loaded file's sensitivity, else the options'.
     public var measuredSensitivity: QuantizationOptions.Sensitivity { loadedMeasurements?.sensitivity ?? options.sensitivity }

@@ -8,7 +8,7 @@ public struct QuantizationOptions: Sendable {
     /// Where a layer's distortion D is measured.
     public var sensitivity: Sensitivity = .weight
     /// Exponent of the size penalty in S_i = N_i^-eta (the paper's 0.3).
-    /// nil: `defaultEta(for:)` of the sensitivity.
+    /// nil: `defaultEta(for:allocator:)`.
     public var eta: Double?
     /// What each allocated layer may become.
     public var candidates: [LayerChoice] = QuantizationOptions.defaultCandidates
@@ -25,9 +25,12 @@ public struct QuantizationOptions: Sendable {
 
     public init() {}
 
-    /// The paper's 0.3 in weight space; 0 in output space, where the measured distortion is itself what the plan
-    /// should minimise (on the tiny UNet it gives 0.2 to 0.7 dB more noise-prediction SQNR than 0.3; README).
-    public static func defaultEta(for sensitivity: Sensitivity) -> Double { sensitivity.isOutput ? 0 : 0.3 }
+    /// The paper's 0.3 in weight space and for its threshold rule; 0 for the optimal allocator in output space,
+    /// where the measured distortion is itself what the plan should minimise (on the tiny UNet it gives 0.2 to 0.7 dB
+    /// more noise-prediction SQNR than 0.3; README).
+    public static func defaultEta(for sensitivity: Sensitivity, allocator: BitAllocator) -> Double {
+        sensitivity.isOutput && allocator == .optimal ? 0 : 0.3
+    }
 
     /// A measurements file (`MeasurementsFile`) to allocate from instead of measuring.
     public var measurements: String?
