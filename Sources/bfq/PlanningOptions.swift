@@ -23,13 +23,13 @@ struct PlanningOptions: ParsableArguments {
         + "given), or output-exhaustive (the UNet rerun for every candidate of every layer: slow, for checking)."))
     var sensitivity: QuantizationOptions.Sensitivity?
 
-    @Option(help: "Output sensitivity: latent/prompt samples per calibration timestep (default 2).")
+    @Option(help: "Output sensitivity and calibrated rounding: latent/prompt samples per calibration timestep (default 2).")
     var calibrationSamples: Int?
 
-    @Option(help: ArgumentHelp("Output sensitivity: calibration latent size (default 16x16).", valueName: "HxW"))
+    @Option(help: ArgumentHelp("Output sensitivity and calibrated rounding: calibration latent size (default 16x16).", valueName: "HxW"))
     var calibrationSize: String?
 
-    @Option(help: ArgumentHelp("Output sensitivity: calibration timesteps (default 981,501,21).", valueName: "list"))
+    @Option(help: ArgumentHelp("Output sensitivity and calibrated rounding: calibration timesteps (default 981,501,21).", valueName: "list"))
     var calibrationTimesteps: String?
 
     @Option(help: ArgumentHelp("Allocate from a file of measurements (--save-measurements) instead of measuring: any "
@@ -40,7 +40,7 @@ struct PlanningOptions: ParsableArguments {
         + "and importance weights) for --measurements.", valueName: "file"))
     var saveMeasurements: String?
 
-    @Option(help: ArgumentHelp("Output sensitivity: a diffusers UNet config.json (default: beside the input, else from the weights).",
+    @Option(help: ArgumentHelp("Output sensitivity and calibrated rounding: a diffusers UNet config.json (default: beside the input, else from the weights).",
                                valueName: "file"))
     var unetConfig: String?
 
@@ -71,7 +71,9 @@ struct PlanningOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Quantize only tensors whose name starts with PREFIX; the others are dropped.", valueName: "prefix"))
     var only: String?
 
-    func options() throws -> QuantizationOptions {
+    /// The options; `calibratesRounding` when quantizing runs the calibration set through the UNet (GPTQ rounding or
+    /// bias correction), which makes the calibration options and --unet-config meaningful without output sensitivity.
+    func options(calibratesRounding: Bool = false) throws -> QuantizationOptions {
         var options = QuantizationOptions()
         if plan != nil, saveMeasurements != nil {
             throw ValidationError("--plan and --save-measurements exclude each other: a plan measures nothing")
@@ -109,12 +111,15 @@ struct PlanningOptions: ParsableArguments {
         options.measurements = measurements
         if let measurements {
             let file = try MeasurementsFile.load(measurements)
-            try agree(with: file, path: measurements, calibration: calibration)
+            try agree(with: file, path: measurements, calibration: calibration, calibratesRounding: calibratesRounding)
             options.sensitivity = file.sensitivity
             options.calibration = file.calibration ?? options.calibration
         }
-        if !options.sensitivity.isOutput, saveImportance != nil || unetConfig != nil {
-            throw ValidationError("--save-importance and --unet-config need --sensitivity output or output-exhaustive")
+        if !options.sensitivity.isOutput, saveImportance != nil {
+            throw ValidationError("--save-importance needs --sensitivity output or output-exhaustive")
+        }
+        if !options.sensitivity.isOutput, !calibratesRounding, unetConfig != nil {
+            throw ValidationError("--unet-config needs --sensitivity output or output-exhaustive, or a calibrated rounding")
         }
         options.only = only
         options.importance = importance
@@ -123,7 +128,7 @@ struct PlanningOptions: ParsableArguments {
 
     /// With --measurements, options that say how to measure must say what the file says (they are usage errors
     /// otherwise): --sensitivity, the calibration options, --unet-config and --importance.
-    private func agree(with file: MeasurementsFile, path: String, calibration: EvaluationOptions) throws {
+    private func agree(with file: MeasurementsFile, path: String, calibration: EvaluationOptions, calibratesRounding: Bool) throws {
         if let sensitivity, sensitivity != file.sensitivity {
             throw UsageError("--sensitivity \(sensitivity.rawValue) disagrees with \(path), measured with --sensitivity \(file.sensitivity.rawValue)")
         }
@@ -131,6 +136,7 @@ struct PlanningOptions: ParsableArguments {
                      (calibrationTimesteps != nil, "--calibration-timesteps")].filter(\.0).map(\.1)
         if let option = given.first {
             guard let measured = file.calibration else {
+                if calibratesRounding { return try agreeOnInputs(path) }
                 throw UsageError("\(option) disagrees with \(path), measured in weight space (no calibration)")
             }
             let same = (measured.samples ?? 2, measured.height, measured.width, measured.timesteps ?? [])
@@ -140,8 +146,15 @@ struct PlanningOptions: ParsableArguments {
                     + "\(measured.height)x\(measured.width) at timesteps \((measured.timesteps ?? []).map(String.init).joined(separator: ","))")
             }
         }
+        try agreeOnInputs(path)
+        if unetConfig != nil, !calibratesRounding {
+            throw UsageError("--unet-config and --measurements exclude each other: allocating from measurements runs no UNet")
+        }
+    }
+
+    /// --importance and --plan say what a measurements file already says.
+    private func agreeOnInputs(_ path: String) throws {
         if importance != nil { throw UsageError("--importance and --measurements exclude each other: \(path) carries the importance weights it was measured with") }
-        if unetConfig != nil { throw UsageError("--unet-config and --measurements exclude each other: allocating from measurements runs no UNet") }
         if plan != nil { throw UsageError("--plan and --measurements exclude each other: a plan fixes every layer's bits") }
     }
 

@@ -21,6 +21,8 @@ struct QuantizeCommand: ParsableCommand {
 
     @OptionGroup var planning: PlanningOptions
 
+    @OptionGroup var roundingOptions: RoundingOptions
+
     @Option(help: "Rename the UNet's tensors in the output: ldm or diffusers.")
     var names: NamingScheme?
 
@@ -36,7 +38,7 @@ struct QuantizeCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             guard output.hasSuffix(".bfq") else { throw QuantizationError.invalidOption("\(output): the output of quantize must be a .bfq file") }
-            var options = try planning.options()
+            var options = roundingOptions.apply(to: try planning.options(calibratesRounding: roundingOptions.calibrates))
             options.names = names
             options.keptType = keptDtype
             let targets = try OutputChecks.targets([output] + planning.outputFiles, inputs: [input] + planning.inputFiles,
@@ -49,9 +51,15 @@ struct QuantizeCommand: ParsableCommand {
             let plan = try quantizer.makePlan(progress: progress.update)
             try planning.saveImportance(of: quantizer, to: targets)
             try planning.saveMeasurements(of: quantizer, to: targets)
-            let report = try quantizer.write(plan: plan, to: targets[output]!,
-                                             progress: progress.update)
+            let warned = quantizer.warnings.count
+            let report: QuantizationReport
+            do {
+                report = try quantizer.write(plan: plan, to: targets[output]!, progress: progress.update)
+            } catch QuantizationError.nothingToRound {
+                throw UsageError(QuantizationError.nothingToRound.description)
+            }
             progress.finish()
+            for warning in quantizer.warnings.dropFirst(warned) { printError("bfq: warning: \(warning)") }
             print(json ? JSONWriter.pretty(report.json) : report.text)
         }
     }

@@ -77,6 +77,8 @@ final class ModelQuantizerTests: XCTestCase {
         }
         var options = QuantizationOptions()
         options.plan = "uniform:2"
+        // The nearest rounding's parameter search is what importance weighs (GPTQ weighs by H, which it measures).
+        options.rounding = .nearest
         let (_, _, plain) = try quantize(checkpoint, options)
         options.importance = try importanceFile([Float](repeating: 1, count: layer.columns))
         let (_, _, ones) = try quantize(checkpoint, options)

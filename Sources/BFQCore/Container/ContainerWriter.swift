@@ -24,8 +24,12 @@ public final class ContainerWriter {
     /// both packings give the same bytes). The same codes always give the same choice and bytes.
     public func addCodes(_ codes: [UInt16], rows: Int, columns: Int,
                          levels: Int) throws -> (packing: CodePacking, section: ContainerTensor.SectionReference) {
-        let encoded = try EncodedCodes(codes, rows: rows, columns: columns, levels: levels)
-        return (encoded.packing, try encoded.packed.withUnsafeBytes { try append($0, compressed: encoded.compressed) })
+        try addCodes(try EncodedCodes(codes, rows: rows, columns: columns, levels: levels))
+    }
+
+    /// Appends the section of codes already packed and compressed.
+    public func addCodes(_ encoded: EncodedCodes) throws -> (packing: CodePacking, section: ContainerTensor.SectionReference) {
+        (encoded.packing, try encoded.packed.withUnsafeBytes { try append($0, compressed: encoded.compressed) })
     }
 
     /// Writes `bytes` at the next multiple of 64, as `compressed` when that is non-empty and smaller.

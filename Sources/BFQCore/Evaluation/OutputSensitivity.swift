@@ -29,36 +29,14 @@ public final class OutputSensitivity {
     /// Runs the reference pass of `unet` on `calibration`'s seeded inputs (conditional states only; samples, size,
     /// timesteps, seed and tokens as given).
     public init(_ unet: LoadedUNet, calibration: EvaluationOptions) throws {
-        // Saved states grow with the calibration batch: 8192 positions (2 samples of 64x64) per timestep at most.
-        try calibration.validate(imagesPerSample: 16, option: "--calibration-size")
-        let (weights, unetConfig) = (unet.weights, unet.model.config)
+        let weights = unet.weights
         model = unet.model
         self.weights = weights
-        var generator = SeededGenerator(seed: calibration.seed)
-        let conditioning = try EvaluationConditioning(calibration, width: unetConfig.crossAttentionDim,
-                                                      channels: unetConfig.inChannels, generator: &generator)
-        let timesteps = try NoiseEvaluation.timesteps(calibration.timesteps, caches: [weights], option: "--calibration-timesteps")
-        let samples = conditioning.samples
-        self.samples = samples
-        let positions = timesteps.count * samples * calibration.height * calibration.width
-        guard positions <= UNetInput.maximumPositions else {
-            throw UNetError.invalidEvaluation("the calibration batch (\(timesteps.count) timesteps x \(samples) samples of "
-                + "\(calibration.height)x\(calibration.width)) exceeds \(UNetInput.maximumPositions) latent positions")
-        }
-        // Image t x samples + s: sample s at timestep t, with its conditional states.
-        var sample: [Float] = [], encoder: [Float] = [], steps: [Float] = []
-        for timestep in timesteps {
-            let batch = conditioning.input(timestep: timestep, channels: unetConfig.inChannels, height: calibration.height,
-                                           width: calibration.width)
-            sample += batch.sample.prefix(batch.sample.count / 2)
-            encoder += batch.encoder.suffix(batch.encoder.count / 2)
-            steps += repeatElement(Float(timestep), count: samples)
-        }
-        let input = UNetInput(sample: sample, batch: steps.count, channels: unetConfig.inChannels, height: calibration.height,
-                              width: calibration.width, timesteps: steps, encoder: encoder, tokens: conditioning.tokens,
-                              encoderWidth: conditioning.width, source: "calibration input")
+        let batch = try CalibrationBatch(calibration, unet: unet)
+        samples = batch.samples
+        let input = batch.input
         var sums: [String: [Double]] = [:], counts: [String: Int] = [:]
-        let record = { (module: String, x: FeatureMap) in
+        let record = { (module: String, x: FeatureMap, _: Int) in
             x.values.withUnsafeBufferPointer { values in
                 var channelSums = sums[module] ?? [Double](repeating: 0, count: x.channels)
                 for c in 0 ..< x.channels {
@@ -160,11 +138,11 @@ public final class OutputSensitivity {
     }
 }
 
-/// A weight source with some tensors replaced.
-final class ReplacedWeights: UNetWeightSource {
+/// A weight source with some tensors replaced. `values` changes only between layers, on the thread that runs the model.
+final class ReplacedWeights: UNetWeightSource, @unchecked Sendable {
     let base: UNetWeightSource
     /// Replacement values by tensor name.
-    let values: [String: [Float]]
+    var values: [String: [Float]]
 
     init(base: UNetWeightSource, values: [String: [Float]]) {
         self.base = base

@@ -2,11 +2,17 @@ import CBFQShims
 
 /// Writes one tensor of a quantized model into a container: quantized as its choice says, or raw.
 enum LayerWriter {
+    /// `calibrated`: the layer as `CalibratedQuantization` quantized it; `replacement`: the f32 values of a kept tensor
+    /// (a corrected bias) instead of the file's.
     static func write(_ tensor: QuantizationLayout.Tensor, choice: LayerChoice?, importance: [Float]?, from checkpoint: Checkpoint,
-                      keptType: TargetDType, to writer: ContainerWriter) throws -> (ContainerTensor, QuantizationReport.Row) {
+                      keptType: TargetDType, to writer: ContainerWriter, calibrated: CalibratedQuantization.Layer? = nil,
+                      replacement: [Float]? = nil) throws -> (ContainerTensor, QuantizationReport.Row) {
         let entry = tensor.entry
         guard let choice, choice.kind != .raw else {
             let dtype = choice == nil ? keptType.resolve(entry.dtype) : (entry.dtype.isFloatingPoint ? .f16 : entry.dtype)
+            if let replacement {
+                return try writeRaw(tensor, values: replacement, as: dtype, to: writer)
+            }
             let bytes = try rawBytes(of: entry, as: dtype, in: checkpoint)
             if dtype == .f16, entry.dtype != .f16, let bad = try firstInfinity(bytes, from: entry, in: checkpoint) {
                 throw QuantizationError.keptBeyondHalfRange(tensor: tensor.outputName, index: bad)
@@ -17,9 +23,17 @@ enum LayerWriter {
             return (stored, QuantizationReport.Row(name: tensor.outputName, parameters: entry.elementCount, choice: choice,
                                                    dtype: dtype, sqnr: nil, storedBytes: data.storedSize))
         }
-        let weights = try LayerQuantizer.weights(of: tensor, in: checkpoint)
-        let layer = try LayerQuantizer.quantize(weights, tensor: tensor, choice: choice, importance: importance)
-        let (packing, codes) = try writer.addCodes(layer.codes, rows: tensor.rows, columns: tensor.columns, levels: layer.levels)
+        let layer: (values: QuantizedValues, levels: Int, sqnr: Double)
+        let (packing, codes): (CodePacking, ContainerTensor.SectionReference)
+        if let calibrated {
+            layer = (calibrated.values, calibrated.levels, calibrated.sqnr)
+            (packing, codes) = try writer.addCodes(calibrated.codes)
+        } else {
+            let weights = try LayerQuantizer.weights(of: tensor, in: checkpoint)
+            let result = try LayerQuantizer.quantize(weights, tensor: tensor, choice: choice, importance: importance)
+            layer = (result.values, result.levels, result.sqnr)
+            (packing, codes) = try writer.addCodes(result.codes, rows: tensor.rows, columns: tensor.columns, levels: result.levels)
+        }
         var sections = ["codes": codes]
         let encoding: ContainerTensor.Encoding
         switch layer.values {
@@ -36,7 +50,29 @@ enum LayerWriter {
                                      sections: sections, sqnrDB: sqnr.isFinite ? sqnr : nil)
         return (stored, QuantizationReport.Row(name: tensor.outputName, parameters: entry.elementCount, choice: choice,
                                                dtype: nil, sqnr: sqnr, storedBytes: stored.storedBytes,
-                                               codeBytes: codes.decodedSize, codeStoredBytes: codes.storedSize))
+                                               codeBytes: codes.decodedSize, codeStoredBytes: codes.storedSize,
+                                               rounding: calibrated?.outcome))
+    }
+
+    /// A kept tensor stored from f32 `values` as `dtype`; a value beyond f16's range in an f16 tensor is an error.
+    private static func writeRaw(_ tensor: QuantizationLayout.Tensor, values: [Float], as dtype: DType,
+                                 to writer: ContainerWriter) throws -> (ContainerTensor, QuantizationReport.Row) {
+        if dtype == .f16, let bad = values.firstIndex(where: { !($0.magnitude <= 65504) }) {
+            throw QuantizationError.keptBeyondHalfRange(tensor: tensor.outputName, index: bad)
+        }
+        var bytes = [UInt8](repeating: 0, count: values.count * dtype.byteSize)
+        if !values.isEmpty {
+            values.withUnsafeBytes { source in
+                bytes.withUnsafeMutableBytes { target in
+                    ElementConverter.convert(source.baseAddress!, .f32, to: target.baseAddress!, dtype, count: values.count)
+                }
+            }
+        }
+        let data = try bytes.withUnsafeBytes { try writer.addSection($0) }
+        let stored = ContainerTensor(name: tensor.outputName, shape: tensor.entry.shape, sourceType: tensor.entry.dtype,
+                                     encoding: .raw(dtype: dtype), sections: ["data": data])
+        return (stored, QuantizationReport.Row(name: tensor.outputName, parameters: tensor.entry.elementCount, choice: nil,
+                                               dtype: dtype, sqnr: nil, storedBytes: data.storedSize))
     }
 
     /// The first element that became infinite in f16 though finite in the source (a magnitude beyond 65504), if any.

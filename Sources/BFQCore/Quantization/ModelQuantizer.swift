@@ -168,12 +168,57 @@ public final class ModelQuantizer {
         return plan
     }
 
+    /// What `plan` stores `tensor` as: nil for kept tensors.
+    private func choice(of tensor: QuantizationLayout.Tensor, in plan: QuantizationPlan) -> LayerChoice? {
+        switch tensor.role {
+        case let .fixed(fixed): return plan.choices[tensor.layer!] ?? fixed
+        case .allocated, .time: return tensor.layer.flatMap { plan.choices[$0] }
+        case .kept: return nil
+        }
+    }
+
+    /// Runs `CalibratedQuantization` over the layers of `choices` when the options round with GPTQ or correct biases.
+    private func calibratedRounding(_ choices: [String: LayerChoice], progress: Progress?) throws -> CalibratedQuantization? {
+        guard options.calibratesRounding else { return nil }
+        guard choices.values.contains(where: { $0.kind != .raw }) else {
+            if options.rounding == nil, options.biasCorrection == nil { return nil }
+            throw QuantizationError.nothingToRound
+        }
+        let f32Bytes = layout.tensors.reduce(0) { $0 + 4 * $1.entry.elementCount }
+        let unet: LoadedUNet
+        do {
+            unet = try LoadedUNet.open(checkpoint.file.path, config: options.unetConfig, resident: f32Bytes <= 1 << 30)
+        } catch let error as UNetError where options.rounding == nil && options.biasCorrection == nil {
+            warnings.append("rounded to nearest: GPTQ runs the UNet, and it cannot run: \(error)")
+            return nil
+        }
+        // An importance file weighs the quantizer's parameters as asked; otherwise H's diagonal does.
+        var given: [String: [Float]] = [:]
+        if options.importance != nil, let importance {
+            for tensor in layout.tensors where tensor.layer != nil { given[tensor.layer!] = try importance.weights(for: tensor) }
+        }
+        let calibrated = CalibratedQuantization(checkpoint, layout: layout, choices: choices, importance: given, options: options)
+        try calibrated.run(unet, progress: progress)
+        let reasons = Dictionary(grouping: calibrated.fallbacks, by: \.reason)
+        for reason in reasons.keys.sorted() {
+            let names = reasons[reason]!.map(\.layer)
+            warnings.append("rounded to nearest instead of GPTQ (\(reason)): \(names.count) layer\(names.count == 1 ? "" : "s"): "
+                + names.prefix(4).joined(separator: ", ") + (names.count > 4 ? ", ..." : ""))
+        }
+        return calibrated
+    }
+
     /// Writes the quantized model to `target` as `plan` says and reports what each tensor became.
     public func write(plan: QuantizationPlan, to target: OutputTarget, progress: Progress? = nil) throws -> QuantizationReport {
         let digest = SourceDigestTask(checkpoint.file)
         let writer = try ContainerWriter(target: target)
         // Computed first so a model the cache cannot handle fails before any work; stored last (spec section 9).
         let cache = try cacheTimesteps.map { try TimeFeatureCache.compute(from: checkpoint, timesteps: $0) }
+        var choices: [String: LayerChoice] = [:]
+        for tensor in layout.tensors where !isCached(tensor) {
+            if let layer = tensor.layer, let choice = choice(of: tensor, in: plan) { choices[layer] = choice }
+        }
+        let calibrated = try calibratedRounding(choices, progress: progress)
         let total = layout.tensors.reduce(0) { $0 + $1.entry.elementCount }
         var done = 0
         var entries: [ContainerTensor] = []
@@ -182,14 +227,14 @@ public final class ModelQuantizer {
             done += tensor.entry.elementCount
             defer { progress?("writing", done, total) }
             if isCached(tensor) { continue }
-            let choice: LayerChoice?
-            switch tensor.role {
-            case let .fixed(fixed): choice = plan.choices[tensor.layer!] ?? fixed
-            case .allocated, .time: choice = tensor.layer.flatMap { plan.choices[$0] }
-            case .kept: choice = nil
+            let bias = tensor.unetName.flatMap { name in
+                name.hasSuffix(".bias") ? calibrated?.biases[String(name.dropLast(".bias".count))] : nil
             }
-            let (entry, row) = try LayerWriter.write(tensor, choice: choice, importance: try importance?.weights(for: tensor),
-                                                     from: checkpoint, keptType: options.keptType, to: writer)
+            let (entry, row) = try LayerWriter.write(tensor, choice: choice(of: tensor, in: plan),
+                                                     importance: try importance?.weights(for: tensor),
+                                                     from: checkpoint, keptType: options.keptType, to: writer,
+                                                     calibrated: tensor.layer.flatMap { calibrated?.layers[$0] },
+                                                     replacement: bias)
             entries.append(entry)
             rows.append(row)
         }
@@ -202,6 +247,15 @@ public final class ModelQuantizer {
             let features = try LayerQuantizer.halves(cache.values).withUnsafeBytes { try writer.addSection($0) }
             timeFeatures = ContainerManifest.TimeFeatures(timesteps: cacheTimesteps, layers: layers, features: features,
                                                           replacedWeights: cache.replacedWeights)
+        }
+        var plan = plan
+        if calibrated != nil {
+            plan.settings.append(JSONMember("rounding", .object([
+                JSONMember("method", .string(options.roundingMethod.rawValue)), JSONMember("bias_correction", .bool(options.correctsBiases)),
+                JSONMember("damping", .double(options.damping)), JSONMember("column_order", .string(options.columnOrder.rawValue)),
+                JSONMember("hessian_block", .int(Int64(options.hessianBlock))),
+                JSONMember("calibration", MeasurementsFile.json(options.calibration)),
+            ])))
         }
         let planJSON = plan.json(layout: layout, averageBits: averageBits(of: plan))
         let manifest = ContainerManifest(tensors: entries, metadata: checkpoint.metadata, source: digest.result(),

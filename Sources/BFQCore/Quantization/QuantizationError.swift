@@ -14,6 +14,8 @@ public enum QuantizationError: Error, Equatable, CustomStringConvertible {
     case invalidImportance(path: String, layer: String, reason: String)
     case importanceMatchesNoLayer(path: String)
     case invalidOption(String)
+    /// GPTQ rounding or bias correction was asked for, and the plan quantizes no layer.
+    case nothingToRound
     case invalidMeasurements(path: String, reason: String)
     case measurementsMismatch(path: String, reason: String)
 
@@ -48,6 +50,8 @@ public enum QuantizationError: Error, Equatable, CustomStringConvertible {
         case let .importanceMatchesNoLayer(path):
             return "\(path): no tensor is named after a layer of this UNet (importance uses diffusers layer names, "
                 + "e.g. down_blocks.0.resnets.0.conv1)"
+        case .nothingToRound:
+            return "--rounding gptq and --bias-correction need quantized layers; the plan keeps every layer raw"
         case let .invalidOption(reason):
             return reason
         case let .invalidMeasurements(path, reason):

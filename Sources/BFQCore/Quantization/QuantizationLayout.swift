@@ -24,6 +24,8 @@ public struct QuantizationLayout: Sendable {
         /// The diffusers module name for UNet weights with two or more dimensions, else nil.
         public var layer: String?
         public var role: Role
+        /// The diffusers tensor name (`down_blocks.0.resnets.0.conv1.bias`) for UNet tensors, else nil.
+        public var unetName: String?
         /// Output channels (first dimension).
         public var rows: Int { entry.shape.first ?? 1 }
         /// Weights per output channel.
@@ -61,7 +63,7 @@ public struct QuantizationLayout: Sendable {
             let module = name.hasSuffix(".weight") || name.hasSuffix(".bias") ? String(name[..<name.lastIndex(of: ".")!]) : name
             let isTime = module.hasPrefix("time_embedding.") || module.hasSuffix(".time_emb_proj")
             guard entry.shape.count >= 2, name.hasSuffix(".weight") else {
-                return Tensor(entry: entry, outputName: outputNames[index], layer: nil, role: isTime ? .time : .kept)
+                return Tensor(entry: entry, outputName: outputNames[index], layer: nil, role: isTime ? .time : .kept, unetName: name)
             }
             let role: Role
             if module == "conv_in" || module == "conv_out" {
@@ -69,7 +71,7 @@ public struct QuantizationLayout: Sendable {
             } else {
                 role = isTime ? .time : .allocated
             }
-            return Tensor(entry: entry, outputName: outputNames[index], layer: module, role: role)
+            return Tensor(entry: entry, outputName: outputNames[index], layer: module, role: role, unetName: name)
         }
     }
 

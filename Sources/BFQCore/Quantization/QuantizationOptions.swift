@@ -58,6 +58,43 @@ public struct QuantizationOptions: Sendable {
         options.seed = 1
         return options
     }()
+    /// How each weight meets its level once the plan and the quantizer's parameters are set (nil: `gptq`, skipped
+    /// without complaint when the plan quantizes no layer).
+    public var rounding: Rounding?
+    /// Whether each quantized layer's bias absorbs the mean of its output error on the calibration set (nil: with
+    /// `gptq` rounding, not with `nearest`).
+    public var biasCorrection: Bool?
+    /// GPTQ: the damping added to H's diagonal, as a fraction of its mean.
+    public var damping = 0.01
+    /// GPTQ: the order in which each block's columns are rounded.
+    public var columnOrder: ColumnOrder = .diagonal
+    /// GPTQ: H is kept as diagonal blocks of at most this many columns (whole input channels).
+    public var hessianBlock = 4608
+
+    /// How weights are rounded.
+    public enum Rounding: String, Sendable, CaseIterable {
+        /// Each weight to its nearest level.
+        case nearest
+        /// Error-compensating rounding with the layer's input second moments on the calibration set, layers in the
+        /// order the UNet runs them (`CalibratedQuantization`).
+        case gptq
+    }
+
+    /// In which order GPTQ rounds the columns of each block of H.
+    public enum ColumnOrder: String, Sendable, CaseIterable {
+        /// The weight's own column order.
+        case natural
+        /// Descending diagonal of H (GPTQ's act-order): the columns with the most input energy first.
+        case diagonal
+    }
+
+    /// True when quantizing runs the calibration set through the UNet: GPTQ rounding or bias correction.
+    public var calibratesRounding: Bool { roundingMethod == .gptq || biasCorrection == true }
+    /// Whether biases are corrected: as asked, else with GPTQ rounding.
+    public var correctsBiases: Bool { biasCorrection ?? (roundingMethod == .gptq) }
+    /// The rounding used: the one asked for, else `gptq`.
+    public var roundingMethod: Rounding { rounding ?? .gptq }
+
     /// A diffusers config.json for the UNet that output sensitivity runs (nil: beside the file, else from the weights).
     public var unetConfig: String?
 

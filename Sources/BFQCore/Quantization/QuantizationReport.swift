@@ -15,6 +15,8 @@ public struct QuantizationReport: Sendable {
         /// Packed code bytes before zstd, and as stored (quantized tensors).
         public var codeBytes = 0
         public var codeStoredBytes = 0
+        /// How a calibrated layer was rounded (`CalibratedQuantization`); nil otherwise.
+        public var rounding: RoundingOutcome?
     }
 
     public var rows: [Row]
@@ -42,6 +44,7 @@ public struct QuantizationReport: Sendable {
                           JSONMember("encoding", .string(row.choice.map(\.description) ?? row.dtype!.rawValue))]
             if let choice = row.choice, choice.kind != .raw { fields.append(JSONMember("bits", .int(Int64(choice.bits)))) }
             if let sqnr = row.sqnr { fields.append(JSONMember("sqnr_db", sqnr.isFinite ? .double(sqnr) : .null)) }
+            if let outcome = row.rounding { fields.append(JSONMember("rounding", outcome.json)) }
             fields.append(JSONMember("stored_bytes", .int(Int64(row.storedBytes))))
             fields.append(JSONMember("file_share", .double(Double(row.storedBytes) / Double(fileSize))))
             return .object(fields)
@@ -68,13 +71,16 @@ public struct QuantizationReport: Sendable {
     }
 
     public var text: String {
-        var table = [["tensor", "parameters", "encoding", "SQNR dB", "stored", "share"]]
+        let calibrated = rows.contains { $0.rounding != nil }
+        var table = [["tensor", "parameters", "encoding", "SQNR dB"]
+            + (calibrated ? ["rounding", "held-out out dB (nearest)"] : []) + ["stored", "share"]]
         for row in rows {
             table.append([Formatting.printable(row.name), Formatting.grouped(row.parameters),
                           row.choice.map(\.description) ?? row.dtype!.rawValue,
-                          row.sqnr.map { Formatting.fixed($0, digits: 2) } ?? "-",
-                          Formatting.grouped(row.storedBytes),
-                          Formatting.fixed(100 * Double(row.storedBytes) / Double(fileSize), digits: 2) + "%"])
+                          row.sqnr.map { Formatting.fixed($0, digits: 2) } ?? "-"]
+                + (calibrated ? Self.roundingColumns(row.rounding) : [])
+                + [Formatting.grouped(row.storedBytes),
+                   Formatting.fixed(100 * Double(row.storedBytes) / Double(fileSize), digits: 2) + "%"])
         }
         let packed = quantized.reduce(0) { $0 + $1.codeBytes }, stored = quantized.reduce(0) { $0 + $1.codeStoredBytes }
         var lines = [Formatting.table(table), ""]
@@ -84,11 +90,24 @@ public struct QuantizationReport: Sendable {
             + "per weight, \(Formatting.fixed(ratioToF16, digits: 2))x smaller than fp16")
         lines.append("codes: \(Formatting.grouped(Int(accountedCodeBytes.rounded()))) bytes by log2 accounting, "
             + "\(Formatting.grouped(packed)) packed, \(Formatting.grouped(stored)) after zstd")
+        if calibrated {
+            let outcomes = rows.compactMap(\.rounding)
+            let gptq = outcomes.filter { $0.rounding == .gptq }.count, corrected = outcomes.filter(\.biasCorrected).count
+            lines.append("rounding: \(gptq) of \(outcomes.count) quantized layers GPTQ, the others nearest; "
+                + "\(corrected) biases corrected")
+        }
         if let cache = manifest.timeFeatures {
             lines.append("time-feature cache: \(cache.timesteps.count) timesteps, \(Formatting.grouped(cache.valueCount)) values "
                 + "(\(Formatting.grouped(cache.features.storedSize)) bytes) replace \(Formatting.grouped(cache.replacedWeights)) weights "
                 + "(\(Formatting.grouped(2 * cache.replacedWeights)) bytes in fp16)")
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// The rounding kept (b: bias corrected) and the held-out output SQNR kept (nearest's).
+    private static func roundingColumns(_ outcome: RoundingOutcome?) -> [String] {
+        guard let outcome else { return ["-", "-"] }
+        let sqnr = outcome.heldOutSQNR.map { Formatting.fixed($0.kept, digits: 2) + " (" + Formatting.fixed($0.nearest, digits: 2) + ")" }
+        return [outcome.rounding.rawValue + (outcome.biasCorrected ? "+b" : ""), sqnr ?? "-"]
     }
 }

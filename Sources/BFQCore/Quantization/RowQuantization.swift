@@ -74,9 +74,9 @@ struct RowQuantization {
     }
 }
 
-extension Optional where Wrapped == [Float] {
+extension Optional {
     /// `body` on the array's buffer, or on nil.
-    func withUnsafeBufferPointerIfPresent<R>(_ body: (UnsafeBufferPointer<Float>?) -> R) -> R {
+    func withUnsafeBufferPointerIfPresent<Element, R>(_ body: (UnsafeBufferPointer<Element>?) -> R) -> R where Wrapped == [Element] {
         guard let self else { return body(nil) }
         return self.withUnsafeBufferPointer { body($0) }
     }

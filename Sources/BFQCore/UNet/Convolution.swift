@@ -20,28 +20,41 @@ enum Convolution {
         let outW = outputSize(x.width, kernel: kernel, stride: stride, pad: pad)
         let depth = x.channels * kernel * kernel
         let columns = x.batch * outH * outW
+        return FeatureMap(channels: outChannels, batch: x.batch, height: outH, width: outW) { out in
+            MatrixProduct.fillRows(out, rows: outChannels, columns: columns, with: bias)
+            weight.withUnsafeBufferPointer { w in
+                columnBlocks(x, kernel: kernel, stride: stride, pad: pad) { first, count, scratch in
+                    MatrixProduct.multiply(m: outChannels, n: count, k: depth, a: w.baseAddress!, lda: depth,
+                                           b: scratch, ldb: count, beta: bias == nil ? 0 : 1, c: out + first, ldc: columns)
+                }
+            }
+        }
+    }
+
+    /// The im2col matrix of `x` ([channels x k x k] rows, one column per output position of every image) in blocks
+    /// of consecutive positions: `body(first position, positions, rows of that many columns)`. Block sizes depend only
+    /// on the shapes.
+    static func columnBlocks(_ x: FeatureMap, kernel: Int, stride: Int, pad: Int,
+                             _ body: (Int, Int, UnsafeMutablePointer<Float>) throws -> Void) rethrows {
+        let outH = outputSize(x.height, kernel: kernel, stride: stride, pad: pad)
+        let outW = outputSize(x.width, kernel: kernel, stride: stride, pad: pad)
+        let depth = x.channels * kernel * kernel
+        let columns = x.batch * outH * outW
         let block = max(64, min(columns, blockBytes / 4 / max(depth, 1)))
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: depth * block)
         defer { scratch.deallocate() }
-        return FeatureMap(channels: outChannels, batch: x.batch, height: outH, width: outW) { out in
-            MatrixProduct.fillRows(out, rows: outChannels, columns: columns, with: bias)
-            x.values.withUnsafeBufferPointer { input in
-                weight.withUnsafeBufferPointer { w in
-                    for first in Swift.stride(from: 0, to: columns, by: block) {
-                        let count = min(block, columns - first)
-                        // im2col rows split over threads by input channel.
-                        let perTask = max(1, (x.channels + Parallel.threadCount * 4 - 1) / (Parallel.threadCount * 4))
-                        Parallel.forEach((x.channels + perTask - 1) / perTask) { task in
-                            let channel = task * perTask
-                            bfq_im2col(input.baseAddress!, x.columns, x.height, x.width, kernel, stride, pad, outH, outW,
-                                       channel, min(perTask, x.channels - channel), first, count,
-                                       scratch + channel * kernel * kernel * count)
-                        }
-                        MatrixProduct.multiply(m: outChannels, n: count, k: depth, a: w.baseAddress!, lda: depth,
-                                               b: scratch, ldb: count, beta: bias == nil ? 0 : 1, c: out + first,
-                                               ldc: columns)
-                    }
+        try x.values.withUnsafeBufferPointer { input in
+            for first in Swift.stride(from: 0, to: columns, by: block) {
+                let count = min(block, columns - first)
+                // im2col rows split over threads by input channel.
+                let perTask = max(1, (x.channels + Parallel.threadCount * 4 - 1) / (Parallel.threadCount * 4))
+                Parallel.forEach((x.channels + perTask - 1) / perTask) { task in
+                    let channel = task * perTask
+                    bfq_im2col(input.baseAddress!, x.columns, x.height, x.width, kernel, stride, pad, outH, outW,
+                               channel, min(perTask, x.channels - channel), first, count,
+                               scratch + channel * kernel * kernel * count)
                 }
+                try body(first, count, scratch)
             }
         }
     }

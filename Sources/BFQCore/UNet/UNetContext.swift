@@ -6,10 +6,10 @@ final class UNetContext {
     let encoder: FeatureMap
     /// One timestep per image.
     let timesteps: [Float]
-    /// Called with a layer's module name and its input before the layer runs.
-    let observer: ((String, FeatureMap) -> Void)?
+    /// Called with a layer's module name, its input and its stride before the layer reads its weights.
+    let observer: UNetModel.Observer?
 
-    init(weights: UNetWeightSource, encoder: FeatureMap, timesteps: [Float], observer: ((String, FeatureMap) -> Void)? = nil) {
+    init(weights: UNetWeightSource, encoder: FeatureMap, timesteps: [Float], observer: UNetModel.Observer? = nil) {
         self.weights = weights
         self.encoder = encoder
         self.timesteps = timesteps
@@ -33,9 +33,9 @@ struct LinearLayer {
     var convolution = false
 
     func callAsFunction(_ x: FeatureMap, _ context: UNetContext) throws -> FeatureMap {
+        try context.observer?(module, x, 1)
         let shape = convolution ? [outputs, inputs, 1, 1] : [outputs, inputs]
         let (weight, bias) = try context.parameters(module, shape: shape, bias: self.bias)
-        context.observer?(module, x)
         return MatrixProduct.linear(x, weight: weight, bias: bias, outChannels: outputs)
     }
 }
@@ -49,8 +49,8 @@ struct ConvolutionLayer {
     var stride = 1
 
     func callAsFunction(_ x: FeatureMap, _ context: UNetContext) throws -> FeatureMap {
+        try context.observer?(module, x, stride)
         let (weight, bias) = try context.parameters(module, shape: [outputs, inputs, kernel, kernel], bias: true)
-        context.observer?(module, x)
         return Convolution.apply(x, weight: weight, bias: bias, outChannels: outputs, kernel: kernel, stride: stride,
                                  pad: kernel / 2)
     }

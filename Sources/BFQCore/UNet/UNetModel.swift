@@ -1,6 +1,10 @@
 /// diffusers' `UNet2DConditionModel` for SD 1.x/2.x, run on the CPU in f32 as a list of stages, so a forward pass can
 /// resume from any stage's saved state (output-space sensitivity reruns only what follows a changed layer).
 public struct UNetModel: Sendable {
+    /// Sees every linear layer's and convolution's input before the layer reads its weights: the module name, the
+    /// input and the stride (1 for linear layers).
+    public typealias Observer = (_ module: String, _ input: FeatureMap, _ stride: Int) throws -> Void
+
     public let config: UNetConfig
     /// The stages in execution order.
     let stages: [UNetStage]
@@ -20,7 +24,7 @@ public struct UNetModel: Sendable {
 
     /// The noise prediction [batch][out][H][W] for `input`.
     public func predict(_ input: UNetInput, weights: UNetWeightSource,
-                        observer: ((String, FeatureMap) -> Void)? = nil) throws -> [Float] {
+                        observer: Observer? = nil) throws -> [Float] {
         let context = try self.context(input, weights: weights, observer: observer)
         var state = initialState(input)
         try run(&state, stages: stages.indices, context)
@@ -53,7 +57,7 @@ public struct UNetModel: Sendable {
 
     /// Checks `input` against the configuration and prepares what every stage reads.
     func context(_ input: UNetInput, weights: UNetWeightSource,
-                 observer: ((String, FeatureMap) -> Void)?) throws -> UNetContext {
+                 observer: Observer?) throws -> UNetContext {
         try input.check(config)
         let encoder = input.encoder.withUnsafeBufferPointer { values in
             // [batch][tokens][width] -> [width][batch][tokens]

@@ -65,4 +65,5 @@ ptrdiff_t bfq_dequantize_rows(const bfq_dequant_job *job, const uint8_t *packed,
 #include "BFQQuantize.h"
 #include "BFQUNet.h"
 #include "BFQAllocate.h"
+#include "BFQCompensate.h"
 #endif

@@ -1,0 +1,236 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Quantizes a plan's layers in the order the UNet runs them on the calibration set (the options' calibration, as
+/// output sensitivity runs it: one batch, conditional states), each one when its input arrives, so that its input
+/// comes from the layers already quantized before it (GPTQ's sequential calibration).
+///
+/// Per layer: its input moments (`LayerInputMoments`; 1 position in `LayerInputMoments.heldOutEvery` held out); the
+/// nearest rounding with the quantizer's parameters fitted under H's diagonal as importance weights; with `gptq`,
+/// error-compensating codes on those parameters (`ErrorCompensation`); and, when biases are corrected, the bias shift
+/// (W - W') E[x] that makes the layer's mean output on the calibration inputs that of its original weights. On the
+/// held-out positions the layer's output error of each option is measured and the smallest kept, so no layer ends
+/// worse there than nearest rounding; a layer without held-out positions is rounded to nearest, uncorrected.
+/// A value projection's mean error (no bias of its own) is folded into the attention's output projection bias: the
+/// attention weights of a query sum to 1, so a constant shift of the values shifts its output by the same vector;
+/// a key projection's is a constant shift of every logit of a query, which softmax ignores; a query projection's is
+/// not a constant and no bias can take it.
+final class CalibratedQuantization {
+    /// A quantized layer as the writer stores it.
+    struct Layer {
+        let codes: EncodedCodes
+        let values: QuantizedValues
+        let levels: Int
+        /// Weight SQNR of the stored values, dB.
+        let sqnr: Double
+        let outcome: RoundingOutcome
+    }
+
+    let checkpoint: Checkpoint
+    let options: QuantizationOptions
+    /// Choices of the layers to quantize, by diffusers module name.
+    let choices: [String: LayerChoice]
+    private let importance: [String: [Float]]
+    /// Layout tensors of those layers.
+    private let tensors: [String: QuantizationLayout.Tensor]
+    /// Quantized layers by module name, once `run` is done.
+    private(set) var layers: [String: Layer] = [:]
+    /// Corrected biases by module name.
+    private(set) var biases: [String: [Float]] = [:]
+    /// Layers rounded to nearest although GPTQ was asked for, with the reason, in UNet order.
+    private(set) var fallbacks: [(layer: String, reason: String)] = []
+    /// Mean value errors of value projections waiting for their attention's output projection.
+    private var pendingShifts: [String: [Double]] = [:]
+    private var source: ReplacedWeights?
+    private var done = 0
+
+    /// `importance`: per layer, weights for the quantizer's parameter search instead of H's diagonal.
+    init(_ checkpoint: Checkpoint, layout: QuantizationLayout, choices: [String: LayerChoice], importance: [String: [Float]],
+         options: QuantizationOptions) {
+        self.checkpoint = checkpoint
+        self.importance = importance
+        self.options = options
+        self.choices = choices
+        var tensors: [String: QuantizationLayout.Tensor] = [:]
+        for tensor in layout.tensors where tensor.layer.map({ choices[$0].map { $0.kind != .raw } ?? false }) == true {
+            tensors[tensor.layer!] = tensor
+        }
+        self.tensors = tensors
+    }
+
+    /// Runs the calibration set through the UNet in `unet`, quantizing the layers as they come.
+    func run(_ unet: LoadedUNet, progress: ModelQuantizer.Progress?) throws {
+        let batch = try CalibrationBatch(options.calibration, unet: unet)
+        let source = ReplacedWeights(base: unet.weights, values: [:])
+        self.source = source
+        defer { self.source = nil }
+        let total = tensors.values.reduce(0) { $0 + $1.entry.elementCount }
+        progress?("calibrating", 0, total)
+        let context = try unet.model.context(batch.input, weights: source) { [unowned self] module, x, stride in
+            try calibrate(module, x, stride: stride, source: source)
+            progress?("calibrating", done, total)
+        }
+        var state = unet.model.initialState(batch.input)
+        try unet.model.run(&state, stages: unet.model.stages.indices, context)
+        // A layer the model does not run (a zero-column weight, say) is quantized by the writer as without calibration.
+        for missed in tensors.keys.sorted(by: UNetOrder.precedes) where layers[missed] == nil && options.roundingMethod == .gptq {
+            fallbacks.append((missed, "the UNet does not run it"))
+        }
+    }
+
+    private func calibrate(_ module: String, _ x: FeatureMap, stride: Int, source: ReplacedWeights) throws {
+        // Every layer reads its weights once, right after this call: the previous layer's replacements are spent.
+        source.values.removeAll()
+        let shift = pendingShifts.removeValue(forKey: module)
+        guard let shape = source.shapes[module + ".weight"], choices[module] != nil || shift != nil else { return }
+        let (rows, columns) = (shape[0], shape.dropFirst().reduce(1, *))
+        let bias = source.shapes[module + ".bias"] == nil ? nil : try source.base.floats(module + ".bias", shape: [rows])
+        guard let choice = choices[module], choice.kind != .raw, let tensor = tensors[module] else {
+            let weights = try source.base.floats(module + ".weight", shape: shape)
+            if choices[module] != nil { source.values[module + ".weight"] = OutputSensitivity.halfRounded(weights) }
+            if let shift, let bias { correctBias(module, bias, folding: shift, through: weights, columns: columns, source: source) }
+            return
+        }
+        let kernel = shape.count == 4 ? shape[3] : 1
+        var moments = LayerInputMoments(columns: columns, kernelArea: kernel * kernel, maximumBlock: options.hessianBlock)
+        moments.add(x, kernel: kernel, stride: stride)
+        let weights = try LayerQuantizer.weights(of: tensor, in: checkpoint)
+        let nearest = try LayerQuantizer.quantize(weights, tensor: tensor, choice: choice,
+                                                  importance: importance[module] ?? (moments.trainingPositions > 0 ? moments.meanSquares : nil))
+        var options: [(result: QuantizationResult, rounding: QuantizationOptions.Rounding)] = [(nearest, .nearest)]
+        var outcome = RoundingOutcome(rounding: .nearest, biasCorrected: false)
+        if self.options.roundingMethod == .gptq {
+            if moments.heldOutPositions == 0 {
+                outcome.note = "\(moments.trainingPositions) calibration positions, none held out to check it"
+            } else if let (codes, damping) = ErrorCompensation(damping: self.options.damping, order: self.options.columnOrder)
+                .codes(for: weights, start: nearest, moments: moments) {
+                options.append((try Self.result(codes, like: nearest, weights: weights), .gptq))
+                outcome.damping = damping
+            } else {
+                outcome.note = "H is not positive definite with damping up to "
+                    + "\(self.options.damping * pow(10, Double(ErrorCompensation.dampingRetries))), or the sweep was not finite"
+            }
+        }
+        moments.releaseHessians()
+        let mean = moments.mean
+        var best: (index: Int, corrected: Bool, error: Double, values: [Float], shift: [Double])?
+        var heldOut: (signal: Double, nearest: Double)?
+        for (index, option) in options.enumerated() {
+            let values = try option.result.dequantized()
+            let meanError = Self.meanError(weights, values, mean: mean, rows: rows, columns: columns)
+            guard moments.heldOutPositions > 0 else {
+                best = (index, false, 0, values, meanError)
+                break
+            }
+            let errors = Self.heldOutErrors(weights, values, bias: bias, shift: meanError, moments: moments, rows: rows)
+            if index == 0 { heldOut = (errors.signal, errors.plain) }
+            for (corrected, error) in [(false, errors.plain)] + (self.options.correctsBiases && bias != nil ? [(true, errors.corrected)] : [])
+                where best == nil || error < best!.error {
+                best = (index, corrected, error, values, meanError)
+            }
+        }
+        let chosen = best!
+        outcome.rounding = options[chosen.index].rounding
+        if outcome.rounding == .nearest, self.options.roundingMethod == .gptq, outcome.note == nil, options.count > 1 {
+            outcome.note = "nearest rounding had the smaller held-out output error"
+        }
+        if let heldOut {
+            let sqnr = { (error: Double) in error == 0 ? Double.infinity : 10 * log10(heldOut.signal / error) }
+            outcome.heldOutSQNR = (sqnr(heldOut.nearest), sqnr(chosen.error))
+        }
+        if let note = outcome.note, self.options.roundingMethod == .gptq, options.count == 1 { fallbacks.append((module, note)) }
+        source.values[module + ".weight"] = chosen.values
+        if let bias, chosen.corrected || shift != nil {
+            var corrected = bias
+            if chosen.corrected { for row in 0 ..< rows { corrected[row] = Float(Double(bias[row]) + chosen.shift[row]) } }
+            correctBias(module, corrected, folding: shift, through: weights, columns: columns, source: source)
+            outcome.biasCorrected = true
+        }
+        if self.options.correctsBiases, module.hasSuffix(".to_v"), moments.heldOutPositions > 0 {
+            pendingShifts[String(module.dropLast("to_v".count)) + "to_out.0"] = chosen.shift
+        }
+        let result = options[chosen.index].result
+        layers[module] = Layer(codes: try EncodedCodes(result.codes, rows: rows, columns: columns, levels: result.levels),
+                               values: result.values, levels: result.levels, sqnr: result.sqnr, outcome: outcome)
+        done += rows * columns
+    }
+
+    /// Stores `bias` plus W `shift` (an input shift the layer's inputs lost upstream) as the layer's bias.
+    private func correctBias(_ module: String, _ bias: [Float], folding shift: [Double]?, through weights: [Float],
+                             columns: Int, source: ReplacedWeights) {
+        var corrected = bias
+        if let shift {
+            for row in corrected.indices {
+                var sum = 0.0
+                for column in 0 ..< columns { sum += Double(weights[row * columns + column]) * shift[column] }
+                corrected[row] = Float(Double(corrected[row]) + sum)
+            }
+        }
+        biases[module] = corrected
+        source.values[module + ".bias"] = corrected
+    }
+
+    /// Per row, (W - W') mean: the mean output error a bias can absorb.
+    private static func meanError(_ weights: [Float], _ values: [Float], mean: [Float], rows: Int, columns: Int) -> [Double] {
+        (0 ..< rows).map { row in
+            var sum = 0.0
+            for column in 0 ..< columns {
+                let index = row * columns + column
+                sum += (Double(weights[index]) - Double(values[index])) * Double(mean[column])
+            }
+            return sum
+        }
+    }
+
+    /// On the held-out positions: the energy of the layer's original output (bias included), and of the output error
+    /// of `values` with the original bias (plain) and with the bias shifted by `shift` (corrected).
+    private static func heldOutErrors(_ weights: [Float], _ values: [Float], bias: [Float]?, shift: [Double],
+                                      moments: LayerInputMoments, rows: Int) -> (signal: Double, plain: Double, corrected: Double) {
+        let (columns, positions) = (moments.columns, moments.heldOutPositions)
+        let difference = zip(weights, values).map { $0 - $1 }
+        let applied = { (matrix: [Float]) in
+            [Float](unsafeUninitializedCapacity: rows * positions) { c, initialized in
+                matrix.withUnsafeBufferPointer { a in
+                    moments.heldOut.withUnsafeBufferPointer { x in
+                        MatrixProduct.multiply(m: rows, n: positions, k: columns, a: a.baseAddress!, lda: columns,
+                                               b: x.baseAddress!, ldb: columns, transposeB: true, beta: 0,
+                                               c: c.baseAddress!, ldc: positions)
+                    }
+                }
+                initialized = rows * positions
+            }
+        }
+        let error = applied(difference), output = applied(weights)
+        var (signal, plain, corrected) = (0.0, 0.0, 0.0)
+        for row in 0 ..< rows {
+            let b = Double(bias?[row] ?? 0)
+            for position in 0 ..< positions {
+                let e = Double(error[row * positions + position]), y = Double(output[row * positions + position]) + b
+                signal += y * y
+                plain += e * e
+                corrected += (e - shift[row]) * (e - shift[row])
+            }
+        }
+        return (signal, plain, corrected)
+    }
+
+    /// A result with `codes` on `start`'s parameters, its errors those of the decoded values.
+    private static func result(_ codes: [UInt16], like start: QuantizationResult, weights: [Float]) throws -> QuantizationResult {
+        let partial = QuantizationResult(levels: start.levels, rows: start.rows, columns: start.columns, codes: codes,
+                                         values: start.values, parameterType: start.parameterType, rowErrors: start.rowErrors,
+                                         rowWeightedErrors: nil, rowSignals: start.rowSignals)
+        let values = try partial.dequantized()
+        let errors = (0 ..< start.rows).map { row in
+            var sum = 0.0
+            for index in row * start.columns ..< (row + 1) * start.columns {
+                let d = Double(weights[index]) - Double(values[index])
+                sum += d * d
+            }
+            return sum
+        }
+        return QuantizationResult(levels: start.levels, rows: start.rows, columns: start.columns, codes: codes,
+                                  values: start.values, parameterType: start.parameterType, rowErrors: errors,
+                                  rowWeightedErrors: nil, rowSignals: start.rowSignals)
+    }
+}

@@ -1,0 +1,37 @@
+import COpenBLAS
+
+/// The upper Cholesky factor U of H^-1 (H^-1 = U^T U) that error-compensating rounding sweeps with, from LAPACK in
+/// the OpenBLAS system library: with J the order reversal, J H J = M M^T (spotrf) gives U = J M^-1 J (strtri), one
+/// factorisation and one triangular inverse instead of GPTQ's factorise, invert, factorise again.
+enum InverseHessianFactor {
+    /// U (n x n, row-major, zero below the diagonal) for the symmetric `h` (n x n), or nil when `h` is not positive
+    /// definite in f32 (LAPACK stops at a non-positive pivot) or the inverse is not finite.
+    static func upper(of h: UnsafeBufferPointer<Float>, n: Int) -> [Float]? {
+        precondition(h.count == n * n)
+        MatrixProduct.configure()
+        // J H J, whole; being symmetric, it reads the same row- or column-major.
+        var a = [Float](unsafeUninitializedCapacity: n * n) { a, initialized in
+            for i in 0 ..< n {
+                for j in 0 ..< n { a[i * n + j] = h[(n - 1 - i) * n + (n - 1 - j)] }
+            }
+            initialized = n * n
+        }
+        var order = Int32(n), info: Int32 = 0
+        a.withUnsafeMutableBufferPointer { a in
+            // Column-major lower triangles: element (r, c), r >= c, at r + c n.
+            spotrf_("L", &order, a.baseAddress, &order, &info, 1)
+            if info == 0 { strtri_("L", "N", &order, a.baseAddress, &order, &info, 1, 1) }
+        }
+        guard info == 0 else { return nil }
+        // U[i][j] = M^-1[n-1-i][n-1-j], stored column-major at (n-1-i) + (n-1-j) n, for j >= i.
+        var u = [Float](repeating: 0, count: n * n)
+        for i in 0 ..< n {
+            for j in i ..< n {
+                let value = a[(n - 1 - i) + (n - 1 - j) * n]
+                guard value.isFinite else { return nil }
+                u[i * n + j] = value
+            }
+        }
+        return u
+    }
+}

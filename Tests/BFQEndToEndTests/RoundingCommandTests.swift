@@ -1,0 +1,115 @@
+import Foundation
+import XCTest
+@testable import BFQCore
+
+/// `bfq quantize --rounding gptq` and bias correction on the trained tiny UNet.
+final class RoundingCommandTests: XCTestCase {
+    private let model = BFQProcess.path("unet/tiny_unet.ldm.safetensors")
+
+    private func quantize(_ extra: [String], environment: [String: String] = [:]) throws -> (run: BFQRun, file: String) {
+        let output = try BFQProcess.temporaryDirectory() + "/q.bfq"
+        let run = try BFQProcess.run(["quantize", model, output, "--bits", "1.99", "--json", "--no-fsync"] + extra,
+                                     environment: environment)
+        return (run, output)
+    }
+
+    func testGPTQGivesTheSameBytesOnOneAndTwoThreadsAndTheFileVerifiesAgainstItsSource() throws {
+        let one = try quantize(["--rounding", "gptq"], environment: ["BFQ_THREADS": "1"])
+        let two = try quantize(["--rounding", "gptq"], environment: ["BFQ_THREADS": "2"])
+        XCTAssertEqual(one.run.status, 0, one.run.stderr)
+        XCTAssertEqual(two.run.status, 0, two.run.stderr)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: one.file)), try Data(contentsOf: URL(fileURLWithPath: two.file)))
+        let verify = try BFQProcess.run(["verify", one.file, "--against", model])
+        XCTAssertEqual(verify.status, 0, verify.stdout + verify.stderr)
+    }
+
+    func testNoLayerEndsWorseOnHeldOutPositionsThanNearestRounding() throws {
+        let (run, _) = try quantize([])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let report = try JSONParser.parse(run.stdout)
+        var methods: [String: Int] = [:]
+        for tensor in try XCTUnwrap(report["tensors"]?.arrayValue) {
+            guard let rounding = tensor["rounding"] else { continue }
+            let method = try XCTUnwrap(rounding["method"]?.stringValue)
+            methods[method, default: 0] += 1
+            guard let sqnr = rounding["held_out_sqnr_db"] else { continue }
+            guard case let .double(kept)? = sqnr["kept"], case let .double(nearest)? = sqnr["nearest"] else { continue }
+            XCTAssertGreaterThanOrEqual(kept, nearest, "\(tensor["name"]!)")
+        }
+        // conv_in, conv_out and every allocated layer are calibrated; the time layers (6 calibration positions) stay nearest.
+        XCTAssertEqual(methods.values.reduce(0, +), 282)
+        XCTAssertGreaterThan(methods["gptq"] ?? 0, 150)
+        XCTAssertTrue(run.stderr.contains("rounded to nearest instead of GPTQ (6 calibration positions, none held out to check it): 24 layers"),
+                      run.stderr)
+    }
+
+    func testBiasCorrectionChangesExactlyTheBiasesItReports() throws {
+        let plain = try quantize(["--rounding", "nearest"])
+        let corrected = try quantize(["--rounding", "nearest", "--bias-correction"])
+        XCTAssertEqual(plain.run.status, 0, plain.run.stderr)
+        XCTAssertEqual(corrected.run.status, 0, corrected.run.stderr)
+        let report = try JSONParser.parse(corrected.run.stdout)
+        var correctedWeights = Set<String>()
+        for tensor in try XCTUnwrap(report["tensors"]?.arrayValue) where tensor["rounding"]?["bias_corrected"] == .bool(true) {
+            XCTAssertEqual(tensor["rounding"]?["method"], .string("nearest"))
+            correctedWeights.insert(try XCTUnwrap(tensor["name"]?.stringValue))
+        }
+        XCTAssertGreaterThan(correctedWeights.count, 20)
+        let before = try CheckpointFile.open(plain.file), after = try CheckpointFile.open(corrected.file)
+        var changed = 0
+        for entry in after.tensors where entry.name.hasSuffix(".bias") {
+            let old = try before.floats(of: XCTUnwrap(before.tensors.first { $0.name == entry.name }))
+            let new = try after.floats(of: entry)
+            let weight = String(entry.name.dropLast("bias".count)) + "weight"
+            // A value projection's mean error lands in the output projection's bias, which may itself be uncorrected.
+            let folded = weight.hasSuffix(".to_out.0.weight") && correctedWeights.contains(weight.replacingOccurrences(of: ".to_out.0.", with: ".to_v."))
+            XCTAssertEqual(old != new, correctedWeights.contains(weight) || folded, entry.name)
+            if old != new { changed += 1 }
+        }
+        XCTAssertGreaterThan(changed, 20)
+    }
+
+    func testACalibrationTooSmallForHFallsBackToNearestWithAWarningAndAFiniteModel() throws {
+        let (run, file) = try quantize(["--calibration-samples", "1", "--calibration-size", "1x1", "--calibration-timesteps", "981"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertTrue(run.stderr.contains("rounded to nearest instead of GPTQ (1 calibration positions, none held out to check it)"),
+                      run.stderr)
+        // Only the cross-attention keys and values (77 text tokens) keep enough positions for GPTQ.
+        let report = try JSONParser.parse(run.stdout)
+        for tensor in try XCTUnwrap(report["tensors"]?.arrayValue) {
+            guard let method = tensor["rounding"]?["method"]?.stringValue, let name = tensor["name"]?.stringValue else { continue }
+            if method == "gptq" { XCTAssertTrue(name.hasSuffix("attn2.to_k.weight") || name.hasSuffix("attn2.to_v.weight"), name) }
+        }
+        let eval = try BFQProcess.run(["eval", model, file, "--config", BFQProcess.path("unet/config.json"), "--size", "8x8", "--json"])
+        XCTAssertEqual(eval.status, 0, eval.stderr)
+        guard case let .double(sqnr)? = try JSONParser.parse(eval.stdout)["sqnr_db"] else { return XCTFail(eval.stdout) }
+        XCTAssertTrue(sqnr.isFinite)
+    }
+
+    func testSettingsThatMakeNoSenseTogetherAreUsageErrors() throws {
+        // A plan that keeps every layer raw.
+        let directory = try BFQProcess.temporaryDirectory()
+        XCTAssertEqual(try BFQProcess.run(["plan", model, "--bits", "8", "-o", directory + "/plan.json"]).status, 0)
+        var plan = try JSONParser.parse(try String(contentsOfFile: directory + "/plan.json", encoding: .utf8))
+        guard case let .object(members) = plan else { return XCTFail("plan") }
+        plan = .object(members.map { member in
+            guard member.key == "layers", case let .array(layers) = member.value else { return member }
+            let names = layers.map { $0["name"]! } + [.string("conv_in"), .string("conv_out")]
+            return JSONMember("layers", .array(names.map { name in
+                .object([JSONMember("name", name), JSONMember("bits", .int(16)), JSONMember("encoding", .string("raw"))])
+            }))
+        })
+        try JSONWriter.pretty(plan).write(toFile: directory + "/plan.json", atomically: true, encoding: .utf8)
+        for (extra, message) in [(["--rounding", "nearest", "--damping", "0.1"], "--damping is a GPTQ setting"),
+                                 (["--damping", "0"], "--damping must be above 0"),
+                                 (["--hessian-block", "0"], "--hessian-block must be"),
+                                 (["--rounding", "gptq", "--plan", directory + "/plan.json"], "need quantized layers")] {
+            let output = try BFQProcess.temporaryDirectory() + "/q.bfq"
+            let arguments = ["quantize", model, output] + extra
+            let run = try BFQProcess.run(arguments)
+            XCTAssertEqual(run.status, 64, "\(extra): \(run.stderr)")
+            XCTAssertTrue(run.stderr.contains(message), "\(extra): \(run.stderr)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: output), "\(extra)")
+        }
+    }
+}
