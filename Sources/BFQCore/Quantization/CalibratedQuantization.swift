@@ -1,3 +1,4 @@
+import CBFQShims
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -12,6 +13,9 @@ import Glibc
 /// (W - W') E[x] that makes the layer's mean output on the calibration inputs that of its original weights. On the
 /// held-out positions the layer's output error of each option is measured and the smallest kept, so no layer ends
 /// worse there than nearest rounding; a layer without held-out positions is rounded to nearest, uncorrected.
+/// The time-embedding layers see the timestep alone, and the calibration set has only a few: their moments come from
+/// every timestep of SD's schedule (0 to 999) run through the time MLP as it is quantized, the same input for every
+/// ResNet's time projection.
 /// A value projection's mean error (no bias of its own) is folded into the attention's output projection bias: the
 /// attention weights of a query sum to 1, so a constant shift of the values shifts its output by the same vector;
 /// a key projection's is a constant shift of every logit of a query, which softmax ignores; a query projection's is
@@ -42,6 +46,10 @@ final class CalibratedQuantization {
     private(set) var fallbacks: [(layer: String, reason: String)] = []
     /// Mean value errors of value projections waiting for their attention's output projection.
     private var pendingShifts: [String: [Double]] = [:]
+    /// Inputs of the time layers over every timestep of the schedule, by module name (`timeProjection` for the
+    /// ResNets' projections), each set once the layer before it is done.
+    private var timeInputs: [String: FeatureMap] = [:]
+    private static let timeProjection = "time_emb_proj"
     private var source: ReplacedWeights?
     private var done = 0
 
@@ -62,6 +70,11 @@ final class CalibratedQuantization {
     /// Runs the calibration set through the UNet in `unet`, quantizing the layers as they come.
     func run(_ unet: LoadedUNet, progress: ModelQuantizer.Progress?) throws {
         let batch = try CalibrationBatch(options.calibration, unet: unet)
+        let config = unet.model.config, width = config.blockChannels[0], timesteps = (0 ..< 1000).map(Float.init)
+        let rows = TimeFeatureCache.sinusoids(timesteps, width: width, flipSinToCos: config.flipSinToCos, shift: config.frequencyShift)
+        timeInputs["time_embedding.linear_1"] = FeatureMap(channels: width, batch: timesteps.count, height: 1, width: 1) { out in
+            for b in timesteps.indices { for k in 0 ..< width { out[k * timesteps.count + b] = rows[b * width + k] } }
+        }
         let source = ReplacedWeights(base: unet.weights, values: [:])
         self.source = source
         defer { self.source = nil }
@@ -79,9 +92,10 @@ final class CalibratedQuantization {
         }
     }
 
-    private func calibrate(_ module: String, _ x: FeatureMap, stride: Int, source: ReplacedWeights) throws {
+    private func calibrate(_ module: String, _ batchInput: FeatureMap, stride: Int, source: ReplacedWeights) throws {
         // Every layer reads its weights once, right after this call: the previous layer's replacements are spent.
         source.values.removeAll()
+        let x = timeInputs[module.hasSuffix("." + Self.timeProjection) ? Self.timeProjection : module] ?? batchInput
         let shift = pendingShifts.removeValue(forKey: module)
         guard let shape = source.shapes[module + ".weight"], choices[module] != nil || shift != nil else { return }
         let (rows, columns) = (shape[0], shape.dropFirst().reduce(1, *))
@@ -90,6 +104,7 @@ final class CalibratedQuantization {
             let weights = try source.base.floats(module + ".weight", shape: shape)
             if choices[module] != nil { source.values[module + ".weight"] = OutputSensitivity.halfRounded(weights) }
             if let shift, let bias { correctBias(module, bias, folding: shift, through: weights, columns: columns, source: source) }
+            advanceTime(module, x, weights: source.values[module + ".weight"] ?? weights, bias: biases[module] ?? bias)
             return
         }
         let kernel = shape.count == 4 ? shape[3] : 1
@@ -116,6 +131,7 @@ final class CalibratedQuantization {
         let mean = moments.mean
         var best: (index: Int, corrected: Bool, error: Double, values: [Float], shift: [Double])?
         var heldOut: (signal: Double, nearest: Double)?
+        var withAddedBias: [Double] = []
         for (index, option) in options.enumerated() {
             let values = try option.result.dequantized()
             let meanError = Self.meanError(weights, values, mean: mean, rows: rows, columns: columns)
@@ -125,6 +141,7 @@ final class CalibratedQuantization {
             }
             let errors = Self.heldOutErrors(weights, values, bias: bias, shift: meanError, moments: moments, rows: rows)
             if index == 0 { heldOut = (errors.signal, errors.plain) }
+            withAddedBias.append(errors.corrected)
             for (corrected, error) in [(false, errors.plain)] + (self.options.correctsBiases && bias != nil ? [(true, errors.corrected)] : [])
                 where best == nil || error < best!.error {
                 best = (index, corrected, error, values, meanError)
@@ -138,6 +155,7 @@ final class CalibratedQuantization {
         if let heldOut {
             let sqnr = { (error: Double) in error == 0 ? Double.infinity : 10 * log10(heldOut.signal / error) }
             outcome.heldOutSQNR = (sqnr(heldOut.nearest), sqnr(chosen.error))
+            if bias == nil { outcome.heldOutSQNRWithAddedBias = sqnr(withAddedBias[chosen.index]) }
         }
         if let note = outcome.note, self.options.roundingMethod == .gptq, options.count == 1 { fallbacks.append((module, note)) }
         source.values[module + ".weight"] = chosen.values
@@ -150,10 +168,20 @@ final class CalibratedQuantization {
         if self.options.correctsBiases, module.hasSuffix(".to_v"), moments.heldOutPositions > 0 {
             pendingShifts[String(module.dropLast("to_v".count)) + "to_out.0"] = chosen.shift
         }
+        advanceTime(module, x, weights: chosen.values, bias: biases[module] ?? bias)
         let result = options[chosen.index].result
         layers[module] = Layer(codes: try EncodedCodes(result.codes, rows: rows, columns: columns, levels: result.levels),
                                values: result.values, levels: result.levels, sqnr: result.sqnr, outcome: outcome)
         done += rows * columns
+    }
+
+    /// After a layer of the time MLP: the next one's input over every timestep, SiLU(W' x + b').
+    private func advanceTime(_ module: String, _ x: FeatureMap, weights: [Float], bias: [Float]?) {
+        let next = ["time_embedding.linear_1": "time_embedding.linear_2", "time_embedding.linear_2": Self.timeProjection][module]
+        guard let next, timeInputs[module] != nil else { return }
+        var h = MatrixProduct.linear(x, weight: weights, bias: bias, outChannels: weights.count / max(x.channels, 1))
+        bfq_silu(&h.values, h.values.count, ElementwiseKernels.vectorized)
+        timeInputs[next] = h
     }
 
     /// Stores `bias` plus W `shift` (an input shift the layer's inputs lost upstream) as the layer's bias.
