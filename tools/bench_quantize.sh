@@ -3,7 +3,9 @@
 # `sd-cli -M convert` on the same file in the same run (when SD_CLI points at an sd-cli binary built outside this
 # repository). Whole-process wall time with hyperfine (median of RUNS runs, input in the page cache, previous output
 # deleted and dirty pages synced before each run) and peak RSS with /usr/bin/time -v (median); output sizes; and a
-# check that 1 and 2 threads write the same bytes. Then output-space allocation (--sensitivity output, default
+# check that 1 and 2 threads write the same bytes (GPTQ rounding, the default). The rows timed against sd-cli round to
+# nearest (--rounding nearest: no calibration, as sd-cli's conversion); GPTQ rounding (the default) runs the UNet on the
+# calibration set and is timed with /usr/bin/time -v (median of GPTQ_RUNS, default 1). Then output-space allocation (--sensitivity output, default
 # calibration) on the same file: whole-process wall time and peak RSS with /usr/bin/time -v (median of OUTPUT_RUNS),
 # and reallocating from its saved measurements.
 #
@@ -13,6 +15,7 @@ cd "$(dirname "$0")/.."
 dir=${1:-bench}
 runs=${RUNS:-3}
 output_runs=${OUTPUT_RUNS:-2}
+gptq_runs=${GPTQ_RUNS:-1}
 if ! command -v hyperfine >/dev/null; then
   sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
@@ -47,13 +50,18 @@ row() {  # label, command, output file
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GB", $2/1e6}' /proc/meminfo); runs: $runs (median)"
 echo "| job | wall | peak RSS | output |"
 echo "| --- | ---: | ---: | ---: |"
-row "bfq quantize --plan bitsfusion-sd15 --cache-timesteps 50" "$bfq quantize $st $out --plan bitsfusion-sd15 --cache-timesteps 50 --no-fsync" "$out"
-row "bfq quantize --bits 1.99 --cache-timesteps 50 (every candidate measured)" "$bfq quantize $st $out --bits 1.99 --cache-timesteps 50 --no-fsync" "$out"
+row "bfq quantize --plan bitsfusion-sd15 --cache-timesteps 50 --rounding nearest" "$bfq quantize $st $out --plan bitsfusion-sd15 --cache-timesteps 50 --rounding nearest --no-fsync" "$out"
+row "bfq quantize --bits 1.99 --cache-timesteps 50 --rounding nearest (every candidate measured)" "$bfq quantize $st $out --bits 1.99 --cache-timesteps 50 --rounding nearest --no-fsync" "$out"
 if [ -n "${SD_CLI:-}" ]; then
   for type in q4_0 q2_K; do
     row "sd-cli -M convert --type $type" "$SD_CLI -M convert -m $st -o $gguf --type $type" "$gguf"
   done
 fi
+for _ in $(seq "$gptq_runs"); do
+  /usr/bin/time -v "$bfq" quantize "$st" "$out" --bits 1.99 --cache-timesteps 50 --no-fsync 2>&1 >/dev/null |
+    awk '/Elapsed/ {split($NF, t, ":"); printf "%s ", t[1] * 60 + t[2]} /Maximum resident/ {print $6 / 1024}'
+done | sort -n | awk '{w[NR]=$1; r[NR]=$2} END {m=int((NR+1)/2)
+  printf "| bfq quantize --bits 1.99 --cache-timesteps 50 (GPTQ rounding, default; median of %d) | %.1f s | %.0f MB | |\n", NR, w[m], r[m]}'
 for threads in 1 2; do
   BFQ_THREADS=$threads "$bfq" quantize "$st" "$dir/q$threads.bfq" --bits 1.99 --cache-timesteps 50 --no-fsync --json > "$dir/q$threads.json"
 done

@@ -154,7 +154,8 @@ final class ErrorCompensationTests: XCTestCase {
         moments.add(x, kernel: 1, stride: 1)
         let start = try GridQuantizer(bits: 2).quantize(weights, rows: rows, columns: columns, importance: moments.meanSquares)
         let gptq = ErrorCompensation(damping: 0.01, order: .natural)
-        let (codes, damping) = try XCTUnwrap(gptq.codes(for: weights, start: start, moments: moments))
+        let (results, damping) = try XCTUnwrap(gptq.results(for: weights, start: start, moments: moments))
+        let codes = results[0].codes
         XCTAssertEqual(damping, 0.01)
         let expected = referenceCodes(weights, rows: rows, h: moments.hessians[0], damping: 0.01, start: start)
         let same = zip(codes, expected).filter { $0 == $1 }.count
@@ -184,11 +185,21 @@ final class ErrorCompensationTests: XCTestCase {
             let start = try LayerQuantizer.quantize(weights, tensor: tensor, choice: choice, importance: moments.meanSquares)
             let nearestError = outputError(weights, try start.dequantized(), rows: rows, x: x)
             for order in QuantizationOptions.ColumnOrder.allCases {
-                let (codes, _) = try XCTUnwrap(ErrorCompensation(damping: 0.01, order: order).codes(for: weights, start: start, moments: moments))
+                let results = try XCTUnwrap(ErrorCompensation(damping: 0.01, order: order).results(for: weights, start: start, moments: moments))
+                let codes = results.results[0].codes
                 let result = QuantizationResult(levels: start.levels, rows: rows, columns: columns, codes: codes, values: start.values,
                                                 parameterType: start.parameterType, rowErrors: start.rowErrors,
                                                 rowWeightedErrors: nil, rowSignals: start.rowSignals)
-                XCTAssertLessThan(outputError(weights, try result.dequantized(), rows: rows, x: x), 0.8 * nearestError, "\(choice) \(order)")
+                let compensatedError = outputError(weights, try result.dequantized(), rows: rows, x: x)
+                XCTAssertLessThan(compensatedError, 0.8 * nearestError, "\(choice) \(order)")
+                // Grids with one scale per row also get their scales refitted to the codes, which lowers the error further.
+                XCTAssertEqual(results.results.count, choice.kind == .grid && choice.groupSize == nil ? 2 : 1, "\(choice)")
+                if let refitted = results.results.dropFirst().first {
+                    let refit = QuantizationResult(levels: start.levels, rows: rows, columns: columns, codes: refitted.codes,
+                                                   values: refitted.values, parameterType: start.parameterType,
+                                                   rowErrors: start.rowErrors, rowWeightedErrors: nil, rowSignals: start.rowSignals)
+                    XCTAssertLessThan(outputError(weights, try refit.dequantized(), rows: rows, x: x), compensatedError, "\(choice) \(order)")
+                }
             }
         }
     }
@@ -200,6 +211,6 @@ final class ErrorCompensationTests: XCTestCase {
         moments.add(x, kernel: 1, stride: 1)
         let weights = randomWeights(rows: rows, columns: columns, seed: 2)
         let start = try GridQuantizer(bits: 2).quantize(weights, rows: rows, columns: columns)
-        XCTAssertNil(ErrorCompensation(damping: 0.01, order: .diagonal).codes(for: weights, start: start, moments: moments))
+        XCTAssertNil(ErrorCompensation(damping: 0.01, order: .diagonal).results(for: weights, start: start, moments: moments))
     }
 }

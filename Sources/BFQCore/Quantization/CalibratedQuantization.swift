@@ -118,9 +118,11 @@ final class CalibratedQuantization {
         if self.options.roundingMethod == .gptq {
             if moments.heldOutPositions == 0 {
                 outcome.note = "\(moments.trainingPositions) calibration positions, none held out to check it"
-            } else if let (codes, damping) = ErrorCompensation(damping: self.options.damping, order: self.options.columnOrder)
-                .codes(for: weights, start: nearest, moments: moments) {
-                options.append((try Self.result(codes, like: nearest, weights: weights), .gptq))
+            } else if let (results, damping) = ErrorCompensation(damping: self.options.damping, order: self.options.columnOrder)
+                .results(for: weights, start: nearest, moments: moments) {
+                for result in results {
+                    options.append((try Self.result(result.codes, values: result.values, like: nearest, weights: weights), .gptq))
+                }
                 outcome.damping = damping
             } else {
                 outcome.note = "H is not positive definite with damping up to "
@@ -243,22 +245,23 @@ final class CalibratedQuantization {
         return (signal, plain, corrected)
     }
 
-    /// A result with `codes` on `start`'s parameters, its errors those of the decoded values.
-    private static func result(_ codes: [UInt16], like start: QuantizationResult, weights: [Float]) throws -> QuantizationResult {
+    /// A result with `codes` and `values` in `start`'s shape and encoding, its errors those of the decoded values.
+    private static func result(_ codes: [UInt16], values: QuantizedValues, like start: QuantizationResult,
+                               weights: [Float]) throws -> QuantizationResult {
         let partial = QuantizationResult(levels: start.levels, rows: start.rows, columns: start.columns, codes: codes,
-                                         values: start.values, parameterType: start.parameterType, rowErrors: start.rowErrors,
+                                         values: values, parameterType: start.parameterType, rowErrors: start.rowErrors,
                                          rowWeightedErrors: nil, rowSignals: start.rowSignals)
-        let values = try partial.dequantized()
+        let decoded = try partial.dequantized()
         let errors = (0 ..< start.rows).map { row in
             var sum = 0.0
             for index in row * start.columns ..< (row + 1) * start.columns {
-                let d = Double(weights[index]) - Double(values[index])
+                let d = Double(weights[index]) - Double(decoded[index])
                 sum += d * d
             }
             return sum
         }
         return QuantizationResult(levels: start.levels, rows: start.rows, columns: start.columns, codes: codes,
-                                  values: start.values, parameterType: start.parameterType, rowErrors: errors,
+                                  values: values, parameterType: start.parameterType, rowErrors: errors,
                                   rowWeightedErrors: nil, rowSignals: start.rowSignals)
     }
 }
