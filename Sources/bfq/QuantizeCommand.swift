@@ -8,7 +8,9 @@ struct QuantizeCommand: ParsableCommand {
         discussion: """
         Every conv and linear weight of the UNet goes on a balanced per-channel grid (or a per-row lookup table) at \
         the bits the plan gives it; conv_in and conv_out at 8 bits; 1-D tensors and non-UNet parts are kept. Without \
-        --plan, every layer is quantized at every candidate and the bits are allocated to meet --bits exactly. \
+        --plan, every layer is quantized at every candidate and the bits are allocated to meet --bits exactly. Each \
+        layer is then rounded by GPTQ with its inputs on the calibration set, layers in the order the UNet runs them \
+        (--rounding nearest skips the UNet run). \
         Prints a per-tensor report (or --json). The output is written to a temporary file and renamed into place.
         """
     )

@@ -25,6 +25,13 @@ final class ErrorCompensationTests: XCTestCase {
         return generator.gaussians(rows * columns).map { 0.1 * $0 }
     }
 
+    /// `start` with other codes and values.
+    private func result(_ codes: [UInt16], _ values: QuantizedValues, like start: QuantizationResult) -> QuantizationResult {
+        QuantizationResult(levels: start.levels, rows: start.rows, columns: start.columns, codes: codes, values: values,
+                           parameterType: start.parameterType, rowErrors: start.rowErrors, rowWeightedErrors: nil,
+                           rowSignals: start.rowSignals)
+    }
+
     /// tr((W - W') H (W - W')^T) for the full H of `x` (training positions only), in f64.
     private func outputError(_ weights: [Float], _ values: [Float], rows: Int, x: FeatureMap) -> Double {
         var total = 0.0
@@ -160,15 +167,11 @@ final class ErrorCompensationTests: XCTestCase {
         let expected = referenceCodes(weights, rows: rows, h: moments.hessians[0], damping: 0.01, start: start)
         let same = zip(codes, expected).filter { $0 == $1 }.count
         XCTAssertGreaterThan(Double(same) / Double(codes.count), 0.995)
-        let compensated = QuantizationResult(levels: start.levels, rows: rows, columns: columns, codes: codes, values: start.values,
-                                             parameterType: start.parameterType, rowErrors: start.rowErrors,
-                                             rowWeightedErrors: nil, rowSignals: start.rowSignals)
-        let reference = QuantizationResult(levels: start.levels, rows: rows, columns: columns, codes: expected, values: start.values,
-                                           parameterType: start.parameterType, rowErrors: start.rowErrors,
-                                           rowWeightedErrors: nil, rowSignals: start.rowSignals)
+        let compensated = result(codes, start.values, like: start), reference = result(expected, start.values, like: start)
         let nearestError = outputError(weights, try start.dequantized(), rows: rows, x: x)
         let compensatedError = outputError(weights, try compensated.dequantized(), rows: rows, x: x)
         let referenceError = outputError(weights, try reference.dequantized(), rows: rows, x: x)
+        XCTAssertEqual(compensatedError, referenceError, accuracy: 0.01 * referenceError)
         XCTAssertLessThan(compensatedError, nearestError / 2)
     }
 
@@ -187,17 +190,12 @@ final class ErrorCompensationTests: XCTestCase {
             for order in QuantizationOptions.ColumnOrder.allCases {
                 let results = try XCTUnwrap(ErrorCompensation(damping: 0.01, order: order).results(for: weights, start: start, moments: moments))
                 let codes = results.results[0].codes
-                let result = QuantizationResult(levels: start.levels, rows: rows, columns: columns, codes: codes, values: start.values,
-                                                parameterType: start.parameterType, rowErrors: start.rowErrors,
-                                                rowWeightedErrors: nil, rowSignals: start.rowSignals)
-                let compensatedError = outputError(weights, try result.dequantized(), rows: rows, x: x)
+                let compensatedError = outputError(weights, try result(codes, start.values, like: start).dequantized(), rows: rows, x: x)
                 XCTAssertLessThan(compensatedError, 0.8 * nearestError, "\(choice) \(order)")
                 // Grids with one scale per row also get their scales refitted to the codes, which lowers the error further.
                 XCTAssertEqual(results.results.count, choice.kind == .grid && choice.groupSize == nil ? 2 : 1, "\(choice)")
                 if let refitted = results.results.dropFirst().first {
-                    let refit = QuantizationResult(levels: start.levels, rows: rows, columns: columns, codes: refitted.codes,
-                                                   values: refitted.values, parameterType: start.parameterType,
-                                                   rowErrors: start.rowErrors, rowWeightedErrors: nil, rowSignals: start.rowSignals)
+                    let refit = result(refitted.codes, refitted.values, like: start)
                     XCTAssertLessThan(outputError(weights, try refit.dequantized(), rows: rows, x: x), compensatedError, "\(choice) \(order)")
                 }
             }

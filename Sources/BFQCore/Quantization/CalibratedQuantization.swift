@@ -113,20 +113,20 @@ final class CalibratedQuantization {
         let weights = try LayerQuantizer.weights(of: tensor, in: checkpoint)
         let nearest = try LayerQuantizer.quantize(weights, tensor: tensor, choice: choice,
                                                   importance: importance[module] ?? (moments.trainingPositions > 0 ? moments.meanSquares : nil))
-        var options: [(result: QuantizationResult, rounding: QuantizationOptions.Rounding)] = [(nearest, .nearest)]
+        var candidates: [(result: QuantizationResult, rounding: QuantizationOptions.Rounding)] = [(nearest, .nearest)]
         var outcome = RoundingOutcome(rounding: .nearest, biasCorrected: false)
-        if self.options.roundingMethod == .gptq {
+        if options.roundingMethod == .gptq {
             if moments.heldOutPositions == 0 {
                 outcome.note = "\(moments.trainingPositions) calibration positions, none held out to check it"
-            } else if let (results, damping) = ErrorCompensation(damping: self.options.damping, order: self.options.columnOrder)
+            } else if let (results, damping) = ErrorCompensation(damping: options.damping, order: options.columnOrder)
                 .results(for: weights, start: nearest, moments: moments) {
                 for result in results {
-                    options.append((try Self.result(result.codes, values: result.values, like: nearest, weights: weights), .gptq))
+                    candidates.append((try Self.result(result.codes, values: result.values, like: nearest, weights: weights), .gptq))
                 }
                 outcome.damping = damping
             } else {
                 outcome.note = "H is not positive definite with damping up to "
-                    + "\(self.options.damping * pow(10, Double(ErrorCompensation.dampingRetries))), or the sweep was not finite"
+                    + "\(options.damping * pow(10, Double(ErrorCompensation.dampingRetries))), or the sweep was not finite"
             }
         }
         moments.releaseHessians()
@@ -134,8 +134,8 @@ final class CalibratedQuantization {
         var best: (index: Int, corrected: Bool, error: Double, values: [Float], shift: [Double])?
         var heldOut: (signal: Double, nearest: Double)?
         var withAddedBias: [Double] = []
-        for (index, option) in options.enumerated() {
-            let values = try option.result.dequantized()
+        for (index, candidate) in candidates.enumerated() {
+            let values = try candidate.result.dequantized()
             let meanError = Self.meanError(weights, values, mean: mean, rows: rows, columns: columns)
             guard moments.heldOutPositions > 0 else {
                 best = (index, false, 0, values, meanError)
@@ -144,14 +144,14 @@ final class CalibratedQuantization {
             let errors = Self.heldOutErrors(weights, values, bias: bias, shift: meanError, moments: moments, rows: rows)
             if index == 0 { heldOut = (errors.signal, errors.plain) }
             withAddedBias.append(errors.corrected)
-            for (corrected, error) in [(false, errors.plain)] + (self.options.correctsBiases && bias != nil ? [(true, errors.corrected)] : [])
+            for (corrected, error) in [(false, errors.plain)] + (options.correctsBiases && bias != nil ? [(true, errors.corrected)] : [])
                 where best == nil || error < best!.error {
                 best = (index, corrected, error, values, meanError)
             }
         }
         let chosen = best!
-        outcome.rounding = options[chosen.index].rounding
-        if outcome.rounding == .nearest, self.options.roundingMethod == .gptq, outcome.note == nil, options.count > 1 {
+        outcome.rounding = candidates[chosen.index].rounding
+        if outcome.rounding == .nearest, options.roundingMethod == .gptq, outcome.note == nil, candidates.count > 1 {
             outcome.note = "nearest rounding had the smaller held-out output error"
         }
         if let heldOut {
@@ -159,7 +159,7 @@ final class CalibratedQuantization {
             outcome.heldOutSQNR = (sqnr(heldOut.nearest), sqnr(chosen.error))
             if bias == nil { outcome.heldOutSQNRWithAddedBias = sqnr(withAddedBias[chosen.index]) }
         }
-        if let note = outcome.note, self.options.roundingMethod == .gptq, options.count == 1 { fallbacks.append((module, note)) }
+        if let note = outcome.note, options.roundingMethod == .gptq, candidates.count == 1 { fallbacks.append((module, note)) }
         source.values[module + ".weight"] = chosen.values
         if let bias, chosen.corrected || shift != nil {
             var corrected = bias
@@ -167,11 +167,11 @@ final class CalibratedQuantization {
             correctBias(module, corrected, folding: shift, through: weights, columns: columns, source: source)
             outcome.biasCorrected = true
         }
-        if self.options.correctsBiases, module.hasSuffix(".to_v"), moments.heldOutPositions > 0 {
+        if options.correctsBiases, module.hasSuffix(".to_v"), moments.heldOutPositions > 0 {
             pendingShifts[String(module.dropLast("to_v".count)) + "to_out.0"] = chosen.shift
         }
         advanceTime(module, x, weights: chosen.values, bias: biases[module] ?? bias)
-        let result = options[chosen.index].result
+        let result = candidates[chosen.index].result
         layers[module] = Layer(codes: try EncodedCodes(result.codes, rows: rows, columns: columns, levels: result.levels),
                                values: result.values, levels: result.levels, sqnr: result.sqnr, outcome: outcome)
         done += rows * columns
