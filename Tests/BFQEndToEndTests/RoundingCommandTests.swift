@@ -89,6 +89,37 @@ final class RoundingCommandTests: XCTestCase {
         XCTAssertTrue(sqnr.isFinite)
     }
 
+    func testEveryEncodingAndThePapersRecipeAreRoundedByGPTQAndVerify() throws {
+        // A plan of per-row tables and grids with group scales, alternating, and the paper's recipe.
+        let directory = try BFQProcess.temporaryDirectory()
+        XCTAssertEqual(try BFQProcess.run(["plan", model, "--bits", "2", "-o", directory + "/plan.json"]).status, 0)
+        var plan = try JSONParser.parse(try String(contentsOfFile: directory + "/plan.json", encoding: .utf8))
+        guard case let .object(members) = plan else { return XCTFail("plan") }
+        plan = .object(members.map { member in
+            guard member.key == "layers", case let .array(layers) = member.value else { return member }
+            return JSONMember("layers", .array(layers.enumerated().map { index, layer in
+                .object([JSONMember("name", layer["name"]!), JSONMember("bits", .int(2))]
+                    + (index % 2 == 0 ? [JSONMember("encoding", .string("palette"))]
+                        : [JSONMember("encoding", .string("grid")), JSONMember("group_size", .int(32))]))
+            }))
+        })
+        try JSONWriter.pretty(plan).write(toFile: directory + "/plan.json", atomically: true, encoding: .utf8)
+        for (source, encodings) in [(["--plan", directory + "/plan.json"], ["2-bit palette", "2-bit grid/32"]),
+                                    (["--plan", "bitsfusion-sd15", "--cache-timesteps", "50"], ["1-bit grid", "2-bit grid", "3-bit grid"])] {
+            let output = directory + "/q.bfq"
+            let run = try BFQProcess.run(["quantize", model, output, "--json", "--no-fsync"] + source)
+            XCTAssertEqual(run.status, 0, run.stderr)
+            var kept: [String: Int] = [:]
+            for tensor in try XCTUnwrap(try JSONParser.parse(run.stdout)["tensors"]?.arrayValue)
+                where tensor["rounding"]?["method"] == .string("gptq") {
+                kept[try XCTUnwrap(tensor["encoding"]?.stringValue), default: 0] += 1
+            }
+            for encoding in encodings { XCTAssertGreaterThan(kept[encoding] ?? 0, 5, "\(source) \(encoding): \(kept)") }
+            let verify = try BFQProcess.run(["verify", output, "--against", model])
+            XCTAssertEqual(verify.status, 0, verify.stdout + verify.stderr)
+        }
+    }
+
     func testSettingsThatMakeNoSenseTogetherAreUsageErrors() throws {
         // A plan that keeps every layer raw.
         let directory = try BFQProcess.temporaryDirectory()
