@@ -25,6 +25,15 @@ final class ErrorCompensationTests: XCTestCase {
         return generator.gaussians(rows * columns).map { 0.1 * $0 }
     }
 
+    /// Weights (rows x columns) and the moments of correlated inputs to them, H in blocks of at most `maximumBlock`.
+    private func layer(rows: Int, columns: Int, positions: Int, seed: UInt64,
+                       maximumBlock: Int = 4096) -> (x: FeatureMap, weights: [Float], moments: LayerInputMoments) {
+        let x = inputs(columns: columns, positions: positions, seed: seed)
+        var moments = LayerInputMoments(columns: columns, kernelArea: 1, maximumBlock: maximumBlock)
+        moments.add(x, kernel: 1, stride: 1)
+        return (x, randomWeights(rows: rows, columns: columns, seed: seed + 1), moments)
+    }
+
     /// `start` with other codes and values.
     private func result(_ codes: [UInt16], _ values: QuantizedValues, like start: QuantizationResult) -> QuantizationResult {
         QuantizationResult(levels: start.levels, rows: start.rows, columns: start.columns, codes: codes, values: values,
@@ -51,8 +60,10 @@ final class ErrorCompensationTests: XCTestCase {
         var moments = LayerInputMoments(columns: n, kernelArea: 1, maximumBlock: 4096)
         moments.add(x, kernel: 1, stride: 1)
         var h = moments.hessians[0]
-        for i in 0 ..< n { h[i * n + i] += 1 }
-        let u = try XCTUnwrap(h.withUnsafeBufferPointer { InverseHessianFactor.upper(of: $0, n: n) })
+        // Factored in reverse order, damped by 1: the factor is of that permuted matrix.
+        let order = Array((0 ..< n).reversed())
+        let u = try XCTUnwrap(h.withUnsafeBufferPointer { InverseHessianFactor.upper(of: $0, n: n, order: order, damping: 1) })
+        h = (0 ..< n * n).map { moments.hessians[0][order[$0 / n] * n + order[$0 % n]] + ($0 / n == $0 % n ? 1 : 0) }
         var largest = 0.0
         for i in 0 ..< n {
             for j in 0 ..< n {
@@ -155,10 +166,7 @@ final class ErrorCompensationTests: XCTestCase {
     func testTheSweepMatchesADirectImplementationAndBeatsNearestRounding() throws {
         // More columns than one lazy batch, so the deferred updates are exercised.
         let (rows, columns) = (40, 300)
-        let x = inputs(columns: columns, positions: 2000, seed: 7)
-        let weights = randomWeights(rows: rows, columns: columns, seed: 8)
-        var moments = LayerInputMoments(columns: columns, kernelArea: 1, maximumBlock: 4096)
-        moments.add(x, kernel: 1, stride: 1)
+        let (x, weights, moments) = layer(rows: rows, columns: columns, positions: 2000, seed: 7)
         let start = try GridQuantizer(bits: 2).quantize(weights, rows: rows, columns: columns, importance: moments.meanSquares)
         let gptq = ErrorCompensation(damping: 0.01, order: .natural)
         let (results, damping) = try XCTUnwrap(gptq.results(for: weights, start: start, moments: moments))
@@ -177,10 +185,7 @@ final class ErrorCompensationTests: XCTestCase {
 
     func testEveryEncodingAndBothOrdersLowerTheOutputError() throws {
         let (rows, columns) = (24, 160)
-        let x = inputs(columns: columns, positions: 1500, seed: 11)
-        let weights = randomWeights(rows: rows, columns: columns, seed: 12)
-        var moments = LayerInputMoments(columns: columns, kernelArea: 1, maximumBlock: 64)
-        moments.add(x, kernel: 1, stride: 1)
+        let (x, weights, moments) = layer(rows: rows, columns: columns, positions: 1500, seed: 11, maximumBlock: 64)
         XCTAssertEqual(moments.blocks.map(\.size), [53, 53, 54])
         let tensor = QuantizationLayout.Tensor(entry: TensorEntry(name: "w", dtype: .f32, shape: [rows, columns], bytes: 0 ..< 4 * rows * columns),
                                                outputName: "w", layer: "w", role: .allocated)

@@ -13,6 +13,22 @@ final class RoundingCommandTests: XCTestCase {
         return (run, output)
     }
 
+    /// A plan file for the tiny UNet from `bfq plan --bits 2`, every layer (and `extra` ones) set to `choice(index)`'s
+    /// encoding members.
+    private func planFile(extra: [String] = [], _ choice: (Int) -> [JSONMember]) throws -> String {
+        let path = try BFQProcess.temporaryDirectory() + "/plan.json"
+        XCTAssertEqual(try BFQProcess.run(["plan", model, "--bits", "2", "-o", path]).status, 0)
+        let parsed = try JSONParser.parse(try String(contentsOfFile: path, encoding: .utf8))
+        guard case let .object(members) = parsed else { return try XCTUnwrap(nil, "the plan is not a JSON object: \(parsed)") }
+        let plan = JSONValue.object(members.map { member in
+            guard member.key == "layers", case let .array(layers) = member.value else { return member }
+            let names = layers.map { $0["name"]! } + extra.map { JSONValue.string($0) }
+            return JSONMember("layers", .array(names.enumerated().map { index, name in .object([JSONMember("name", name)] + choice(index)) }))
+        })
+        try JSONWriter.pretty(plan).write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
     func testGPTQGivesTheSameBytesOnOneAndTwoThreadsAndTheFileVerifiesAgainstItsSource() throws {
         let one = try quantize(["--rounding", "gptq"], environment: ["BFQ_THREADS": "1"])
         let two = try quantize(["--rounding", "gptq"], environment: ["BFQ_THREADS": "2"])
@@ -91,20 +107,12 @@ final class RoundingCommandTests: XCTestCase {
 
     func testEveryEncodingAndThePapersRecipeAreRoundedByGPTQAndVerify() throws {
         // A plan of per-row tables and grids with group scales, alternating, and the paper's recipe.
+        let plan = try planFile { index in
+            [JSONMember("bits", .int(2))] + (index % 2 == 0 ? [JSONMember("encoding", .string("palette"))]
+                : [JSONMember("encoding", .string("grid")), JSONMember("group_size", .int(32))])
+        }
         let directory = try BFQProcess.temporaryDirectory()
-        XCTAssertEqual(try BFQProcess.run(["plan", model, "--bits", "2", "-o", directory + "/plan.json"]).status, 0)
-        var plan = try JSONParser.parse(try String(contentsOfFile: directory + "/plan.json", encoding: .utf8))
-        guard case let .object(members) = plan else { return XCTFail("plan") }
-        plan = .object(members.map { member in
-            guard member.key == "layers", case let .array(layers) = member.value else { return member }
-            return JSONMember("layers", .array(layers.enumerated().map { index, layer in
-                .object([JSONMember("name", layer["name"]!), JSONMember("bits", .int(2))]
-                    + (index % 2 == 0 ? [JSONMember("encoding", .string("palette"))]
-                        : [JSONMember("encoding", .string("grid")), JSONMember("group_size", .int(32))]))
-            }))
-        })
-        try JSONWriter.pretty(plan).write(toFile: directory + "/plan.json", atomically: true, encoding: .utf8)
-        for (source, encodings) in [(["--plan", directory + "/plan.json"], ["2-bit palette", "2-bit grid/32"]),
+        for (source, encodings) in [(["--plan", plan], ["2-bit palette", "2-bit grid/32"]),
                                     (["--plan", "bitsfusion-sd15", "--cache-timesteps", "50"], ["1-bit grid", "2-bit grid", "3-bit grid"])] {
             let output = directory + "/q.bfq"
             let run = try BFQProcess.run(["quantize", model, output, "--json", "--no-fsync"] + source)
@@ -121,23 +129,14 @@ final class RoundingCommandTests: XCTestCase {
     }
 
     func testSettingsThatMakeNoSenseTogetherAreUsageErrors() throws {
-        // A plan that keeps every layer raw.
-        let directory = try BFQProcess.temporaryDirectory()
-        XCTAssertEqual(try BFQProcess.run(["plan", model, "--bits", "8", "-o", directory + "/plan.json"]).status, 0)
-        var plan = try JSONParser.parse(try String(contentsOfFile: directory + "/plan.json", encoding: .utf8))
-        guard case let .object(members) = plan else { return XCTFail("plan") }
-        plan = .object(members.map { member in
-            guard member.key == "layers", case let .array(layers) = member.value else { return member }
-            let names = layers.map { $0["name"]! } + [.string("conv_in"), .string("conv_out")]
-            return JSONMember("layers", .array(names.map { name in
-                .object([JSONMember("name", name), JSONMember("bits", .int(16)), JSONMember("encoding", .string("raw"))])
-            }))
-        })
-        try JSONWriter.pretty(plan).write(toFile: directory + "/plan.json", atomically: true, encoding: .utf8)
+        // A plan that keeps every layer raw, conv_in and conv_out included.
+        let raw = try planFile(extra: ["conv_in", "conv_out"]) { _ in
+            [JSONMember("bits", .int(16)), JSONMember("encoding", .string("raw"))]
+        }
         for (extra, message) in [(["--rounding", "nearest", "--damping", "0.1"], "--damping is a GPTQ setting"),
                                  (["--damping", "0"], "--damping must be above 0"),
                                  (["--hessian-block", "0"], "--hessian-block must be"),
-                                 (["--rounding", "gptq", "--plan", directory + "/plan.json"], "need quantized layers")] {
+                                 (["--rounding", "gptq", "--plan", raw], "need quantized layers")] {
             let output = try BFQProcess.temporaryDirectory() + "/q.bfq"
             let arguments = ["quantize", model, output] + extra
             let run = try BFQProcess.run(arguments)

@@ -141,8 +141,8 @@ final class CalibratedQuantization {
                 best = (index, false, 0, values, meanError)
                 break
             }
-            let errors = Self.heldOutErrors(weights, values, bias: bias, shift: meanError, moments: moments, rows: rows)
-            if index == 0 { heldOut = (errors.signal, errors.plain) }
+            let errors = Self.heldOutErrors(weights, values, shift: meanError, moments: moments, rows: rows)
+            if index == 0 { heldOut = (Self.heldOutSignal(weights, bias: bias, moments: moments, rows: rows), errors.plain) }
             withAddedBias.append(errors.corrected)
             for (corrected, error) in [(false, errors.plain)] + (options.correctsBiases && bias != nil ? [(true, errors.corrected)] : [])
                 where best == nil || error < best!.error {
@@ -213,36 +213,50 @@ final class CalibratedQuantization {
         }
     }
 
-    /// On the held-out positions: the energy of the layer's original output (bias included), and of the output error
-    /// of `values` with the original bias (plain) and with the bias shifted by `shift` (corrected).
-    private static func heldOutErrors(_ weights: [Float], _ values: [Float], bias: [Float]?, shift: [Double],
-                                      moments: LayerInputMoments, rows: Int) -> (signal: Double, plain: Double, corrected: Double) {
+    /// `matrix` (rows x `moments.columns`) applied to the held-out inputs: rows x held-out positions.
+    private static func heldOutProduct(_ matrix: [Float], moments: LayerInputMoments, rows: Int) -> [Float] {
         let (columns, positions) = (moments.columns, moments.heldOutPositions)
-        let difference = zip(weights, values).map { $0 - $1 }
-        let applied = { (matrix: [Float]) in
-            [Float](unsafeUninitializedCapacity: rows * positions) { c, initialized in
-                matrix.withUnsafeBufferPointer { a in
-                    moments.heldOut.withUnsafeBufferPointer { x in
-                        MatrixProduct.multiply(m: rows, n: positions, k: columns, a: a.baseAddress!, lda: columns,
-                                               b: x.baseAddress!, ldb: columns, transposeB: true, beta: 0,
-                                               c: c.baseAddress!, ldc: positions)
-                    }
+        return [Float](unsafeUninitializedCapacity: rows * positions) { c, initialized in
+            matrix.withUnsafeBufferPointer { a in
+                moments.heldOut.withUnsafeBufferPointer { x in
+                    MatrixProduct.multiply(m: rows, n: positions, k: columns, a: a.baseAddress!, lda: columns,
+                                           b: x.baseAddress!, ldb: columns, transposeB: true, beta: 0,
+                                           c: c.baseAddress!, ldc: positions)
                 }
-                initialized = rows * positions
             }
+            initialized = rows * positions
         }
-        let error = applied(difference), output = applied(weights)
-        var (signal, plain, corrected) = (0.0, 0.0, 0.0)
+    }
+
+    /// On the held-out positions, the energy of the layer's original output, bias included.
+    private static func heldOutSignal(_ weights: [Float], bias: [Float]?, moments: LayerInputMoments, rows: Int) -> Double {
+        let output = heldOutProduct(weights, moments: moments, rows: rows), positions = moments.heldOutPositions
+        var signal = 0.0
         for row in 0 ..< rows {
             let b = Double(bias?[row] ?? 0)
             for position in 0 ..< positions {
-                let e = Double(error[row * positions + position]), y = Double(output[row * positions + position]) + b
+                let y = Double(output[row * positions + position]) + b
                 signal += y * y
+            }
+        }
+        return signal
+    }
+
+    /// On the held-out positions, the energy of the output error of `values` with the original bias (plain) and with
+    /// the bias shifted by `shift` (corrected).
+    private static func heldOutErrors(_ weights: [Float], _ values: [Float], shift: [Double], moments: LayerInputMoments,
+                                      rows: Int) -> (plain: Double, corrected: Double) {
+        let error = heldOutProduct(zip(weights, values).map { $0 - $1 }, moments: moments, rows: rows)
+        let positions = moments.heldOutPositions
+        var (plain, corrected) = (0.0, 0.0)
+        for row in 0 ..< rows {
+            for position in 0 ..< positions {
+                let e = Double(error[row * positions + position])
                 plain += e * e
                 corrected += (e - shift[row]) * (e - shift[row])
             }
         }
-        return (signal, plain, corrected)
+        return (plain, corrected)
     }
 
     /// A result with `codes` and `values` in `start`'s shape and encoding, its errors those of the decoded values.

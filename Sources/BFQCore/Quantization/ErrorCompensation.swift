@@ -136,16 +136,12 @@ struct ErrorCompensation {
 
     /// U for the block's H permuted and damped, raising the damping tenfold while the factorisation fails.
     fileprivate func factor(_ h: [Float], n: Int, permutation: [Int], meanDiagonal: Double) -> ([Float], Double)? {
-        var permuted = [Float](repeating: 0, count: n * n)
-        for i in 0 ..< n {
-            for j in 0 ..< n { permuted[i * n + j] = h[permutation[i] * n + permutation[j]] }
-        }
         var fraction = damping
         for _ in 0 ... Self.dampingRetries {
-            let lambda = Float(fraction * meanDiagonal)
-            var damped = permuted
-            for i in 0 ..< n { damped[i * n + i] += lambda }
-            if let u = damped.withUnsafeBufferPointer({ InverseHessianFactor.upper(of: $0, n: n) }) { return (u, fraction) }
+            let u = h.withUnsafeBufferPointer {
+                InverseHessianFactor.upper(of: $0, n: n, order: permutation, damping: Float(fraction * meanDiagonal))
+            }
+            if let u { return (u, fraction) }
             fraction *= 10
         }
         return nil

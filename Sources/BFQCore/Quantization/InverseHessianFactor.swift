@@ -4,15 +4,18 @@ import COpenBLAS
 /// the OpenBLAS system library: with J the order reversal, J H J = M M^T (spotrf) gives U = J M^-1 J (strtri), one
 /// factorisation and one triangular inverse instead of GPTQ's factorise, invert, factorise again.
 enum InverseHessianFactor {
-    /// U (n x n, row-major, zero below the diagonal) for the symmetric `h` (n x n), or nil when `h` is not positive
-    /// definite in f32 (LAPACK stops at a non-positive pivot) or the inverse is not finite.
-    static func upper(of h: UnsafeBufferPointer<Float>, n: Int) -> [Float]? {
-        precondition(h.count == n * n)
+    /// U (n x n, row-major, zero below the diagonal) for H = P h P^T + damping I, the symmetric `h` (n x n) with its
+    /// rows and columns taken in `order` (nil: as stored), or nil when H is not positive definite in f32 (LAPACK stops
+    /// at a non-positive pivot) or the inverse is not finite.
+    static func upper(of h: UnsafeBufferPointer<Float>, n: Int, order: [Int]? = nil, damping: Float = 0) -> [Float]? {
+        precondition(h.count == n * n && (order?.count ?? n) == n)
         MatrixProduct.configure()
-        // J H J, whole; being symmetric, it reads the same row- or column-major.
+        // J H J, whole, built in one pass; being symmetric, it reads the same row- or column-major.
+        let source = (0 ..< n).map { order?[n - 1 - $0] ?? (n - 1 - $0) }
         var a = [Float](unsafeUninitializedCapacity: n * n) { a, initialized in
             for i in 0 ..< n {
-                for j in 0 ..< n { a[i * n + j] = h[(n - 1 - i) * n + (n - 1 - j)] }
+                for j in 0 ..< n { a[i * n + j] = h[source[i] * n + source[j]] }
+                a[i * n + i] += damping
             }
             initialized = n * n
         }

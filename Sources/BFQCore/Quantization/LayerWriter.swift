@@ -10,12 +10,17 @@ enum LayerWriter {
         let entry = tensor.entry
         guard let choice, choice.kind != .raw else {
             let dtype = choice == nil ? keptType.resolve(entry.dtype) : (entry.dtype.isFloatingPoint ? .f16 : entry.dtype)
+            let bytes: [UInt8]
             if let replacement {
-                return try writeRaw(tensor, values: replacement, as: dtype, to: writer)
-            }
-            let bytes = try rawBytes(of: entry, as: dtype, in: checkpoint)
-            if dtype == .f16, entry.dtype != .f16, let bad = try firstInfinity(bytes, from: entry, in: checkpoint) {
-                throw QuantizationError.keptBeyondHalfRange(tensor: tensor.outputName, index: bad)
+                if dtype == .f16, let bad = replacement.firstIndex(where: { !($0.magnitude <= 65504) }) {
+                    throw QuantizationError.keptBeyondHalfRange(tensor: tensor.outputName, index: bad)
+                }
+                bytes = replacement.withUnsafeBytes { converted($0, from: .f32, count: replacement.count, to: dtype) }
+            } else {
+                bytes = try rawBytes(of: entry, as: dtype, in: checkpoint)
+                if dtype == .f16, entry.dtype != .f16, let bad = try firstInfinity(bytes, from: entry, in: checkpoint) {
+                    throw QuantizationError.keptBeyondHalfRange(tensor: tensor.outputName, index: bad)
+                }
             }
             let data = try bytes.withUnsafeBytes { try writer.addSection($0) }
             let stored = ContainerTensor(name: tensor.outputName, shape: entry.shape, sourceType: entry.dtype,
@@ -54,27 +59,6 @@ enum LayerWriter {
                                                rounding: calibrated?.outcome))
     }
 
-    /// A kept tensor stored from f32 `values` as `dtype`; a value beyond f16's range in an f16 tensor is an error.
-    private static func writeRaw(_ tensor: QuantizationLayout.Tensor, values: [Float], as dtype: DType,
-                                 to writer: ContainerWriter) throws -> (ContainerTensor, QuantizationReport.Row) {
-        if dtype == .f16, let bad = values.firstIndex(where: { !($0.magnitude <= 65504) }) {
-            throw QuantizationError.keptBeyondHalfRange(tensor: tensor.outputName, index: bad)
-        }
-        var bytes = [UInt8](repeating: 0, count: values.count * dtype.byteSize)
-        if !values.isEmpty {
-            values.withUnsafeBytes { source in
-                bytes.withUnsafeMutableBytes { target in
-                    ElementConverter.convert(source.baseAddress!, .f32, to: target.baseAddress!, dtype, count: values.count)
-                }
-            }
-        }
-        let data = try bytes.withUnsafeBytes { try writer.addSection($0) }
-        let stored = ContainerTensor(name: tensor.outputName, shape: tensor.entry.shape, sourceType: tensor.entry.dtype,
-                                     encoding: .raw(dtype: dtype), sections: ["data": data])
-        return (stored, QuantizationReport.Row(name: tensor.outputName, parameters: tensor.entry.elementCount, choice: nil,
-                                               dtype: dtype, sqnr: nil, storedBytes: data.storedSize))
-    }
-
     /// The first element that became infinite in f16 though finite in the source (a magnitude beyond 65504), if any.
     private static func firstInfinity(_ halves: [UInt8], from entry: TensorEntry, in checkpoint: Checkpoint) throws -> Int? {
         let source = try rawBytes(of: entry, as: .f32, in: checkpoint)
@@ -88,14 +72,17 @@ enum LayerWriter {
 
     /// The tensor's elements converted to `dtype`.
     private static func rawBytes(of entry: TensorEntry, as dtype: DType, in checkpoint: Checkpoint) throws -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: entry.elementCount * dtype.byteSize)
-        guard entry.elementCount > 0 else { return out }
-        try checkpoint.withContiguousBytes(of: entry) { bytes in
-            out.withUnsafeMutableBytes { target in
-                ElementConverter.convert(bytes.baseAddress!, entry.dtype, to: target.baseAddress!, dtype, count: entry.elementCount)
-            }
-        }
+        guard entry.elementCount > 0 else { return [] }
+        let out = try checkpoint.withContiguousBytes(of: entry) { converted($0, from: entry.dtype, count: entry.elementCount, to: dtype) }
         checkpoint.file.release(entry.storage)
+        return out
+    }
+
+    /// `count` elements of `from` converted to `dtype`.
+    private static func converted(_ source: UnsafeRawBufferPointer, from: DType, count: Int, to dtype: DType) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: count * dtype.byteSize)
+        guard count > 0 else { return out }
+        out.withUnsafeMutableBytes { ElementConverter.convert(source.baseAddress!, from, to: $0.baseAddress!, dtype, count: count) }
         return out
     }
 }
