@@ -23,18 +23,15 @@ let package = Package(
             pkgConfig: "json-c",
             providers: [.apt(["libjson-c-dev"])]
         ),
-        .systemLibrary(
-            name: "COpenBLAS",
-            pkgConfig: "openblas",
-            providers: [.apt(["libopenblas-dev"])]
-        ),
         .target(
             name: "CBFQShims",
-            cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]
+            cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])],
+            // OpenBLAS is loaded at run time (BLASLibrary.c), after its kernels are chosen from the CPU's features.
+            linkerSettings: [.linkedLibrary("dl")]
         ),
         .target(
             name: "BFQCore",
-            dependencies: ["CJSONC", "CZstd", "CBFQShims", "COpenBLAS", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["CJSONC", "CZstd", "CBFQShims", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .executableTarget(
             name: "bfq",

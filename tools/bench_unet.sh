@@ -5,19 +5,25 @@
 # `bfq unet` on the SD-shaped 1.99-bit .bfq at 64x64 (timestep 501: the .bfq's time-feature cache holds 50 timesteps,
 # 1, 21, ..., 981) and `bfq eval` of that .bfq against the fp16 original.
 #
-# Whole-process wall time with hyperfine (warm-up 1, median of RUNS runs, inputs in the page cache) of `bfq unet` and
-# of tools/bench_unet_torch.py --repeat 1 (python, torch and diffusers imports included). Both whole processes load
-# their weights from the fp16 file: bfq maps it and widens each tensor to f32 when its layer runs, torch converts every
-# tensor to f32 before the forward pass. torch's in-process forward time (model loaded, median of 3 forwards) is shown
-# beside; bfq has no in-process figure. Peak RSS with /usr/bin/time -v (one run each; the .bfq: median of RUNS runs).
-# bfq's noise_pred is checked against torch's.
-# Hyperfine's JSON is kept as BENCH_DIR/bench_unet.CASE.json.
+# Paired runs: each of RUNS rounds (after one warm-up round) runs every bfq variant as a whole process, then one
+# torch process that loads the model and runs 3 forward passes, all under /usr/bin/time -v (wall seconds, peak RSS).
+# Per round, bfq's whole process is set against that round's torch forward (median of its 3, model loaded): the
+# rounds' median of that ratio is the "bfq/torch forward" column, so a machine whose speed drifts moves both sides.
+# "torch (process)" is the torch process's wall time less its 2nd and 3rd forwards: one load and one forward, imports
+# included. Both whole processes load their weights from the fp16 file: bfq maps it and widens each tensor to f32
+# when its layer runs, torch converts every tensor to f32 before the forward pass. Figures are medians over rounds.
+# bfq's noise_pred is checked against torch's. Per-round figures go to BENCH_DIR/bench_unet.CASE.tsv.
 #
 #     tools/bench_unet.sh [BENCH_DIR]     (default bench/; RUNS=3, THREADS=2, CASES="fixture sd32 sd64 bfq64")
 #
+# Variants of bfq in the same rounds, for before/after tables:
+#   BASELINE_REV=REV   also runs bfq built (release) from git revision REV in a temporary worktree;
+#   CORETYPES="A B"    also runs this bfq with OPENBLAS_CORETYPE=A, =B (kernel sets forced as a user could, e.g.
+#                      Prescott: what OpenBLAS 0.3.21 runs on an x86-64 CPU model it does not know).
+#
 # Makes in BENCH_DIR when missing: sd15_shaped.fp16.safetensors (and .fp32.ckpt, by make_sd15_shaped.py), its
 # diffusers-named copy sd15_shaped.diffusers.fp16.safetensors for torch, and sd15_shaped.1.99.bfq (bfq64 only).
-# Needs hyperfine, /usr/bin/time, python3 with torch, diffusers, safetensors and numpy.
+# Needs /usr/bin/time, python3 with torch, diffusers, safetensors and numpy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${1:-bench}
@@ -35,6 +41,17 @@ trap 'rm -rf "$tmp"' EXIT
 
 swift build -c release --product bfq >"$tmp/build.log" 2>&1 || { cat "$tmp/build.log" >&2; exit 1; }
 bfq=$PWD/.build/release/bfq
+variants=("bfq|$bfq|")  # label|binary|OPENBLAS_CORETYPE
+if [ -n "${BASELINE_REV:-}" ]; then
+  rev=$(git rev-parse --short "$BASELINE_REV")
+  git worktree add --detach "$tmp/baseline" "$rev" >/dev/null 2>&1
+  trap 'git worktree remove --force "$tmp/baseline" >/dev/null 2>&1; rm -rf "$tmp"' EXIT
+  echo "building bfq at $rev for the baseline rows" >&2
+  (cd "$tmp/baseline" && swift build -c release --product bfq >"$tmp/baseline.log" 2>&1) \
+    || { cat "$tmp/baseline.log" >&2; exit 1; }
+  variants+=("bfq $rev|$tmp/baseline/.build/release/bfq|")
+fi
+for core in ${CORETYPES:-}; do variants+=("bfq, OPENBLAS_CORETYPE=$core|$bfq|$core"); done
 st=$dir/sd15_shaped.fp16.safetensors
 diffusers=$dir/sd15_shaped.diffusers.fp16.safetensors
 quantized=$dir/sd15_shaped.1.99.bfq
@@ -49,22 +66,13 @@ if want bfq64; then
 fi
 sync  # no timed run pays for the writeback of files made above
 
-median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
-run_or_show() {  # runs a shell command quietly; on failure shows its output and fails
-  bash -c "$1" >"$tmp/out.log" 2>&1 || { echo "failed: $1" >&2; cat "$tmp/out.log" >&2; return 1; }
-}
-peak_rss_mb() {  # median peak RSS in MB of a shell command over $1 runs
-  for _ in $(seq "$1"); do
-    run_or_show "/usr/bin/time -v -o $tmp/time.txt $2"
-    awk '/Maximum resident set size/ {print $6 / 1024}' "$tmp/time.txt"
-  done | median
-}
-hyperfine_medians() {  # JSON name, commands...: median wall seconds of each, one per line
-  local json=$dir/bench_unet.$1.json
+median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+timed() {  # output file for "wall_seconds peak_rss_MB", then a command (with its environment assignments): runs it quietly
+  local out=$1
   shift
-  hyperfine --warmup 1 --runs "$runs" --export-json "$json" "$@" >"$tmp/hyperfine.log" 2>&1 \
-    || { cat "$tmp/hyperfine.log" >&2; return 1; }
-  python3 -c "import json, sys; [print(r['median']) for r in json.load(open(sys.argv[1]))['results']]" "$json"
+  /usr/bin/time -v -o "$tmp/time.txt" env "$@" >"$tmp/out.log" 2>&1 || { echo "failed: $*" >&2; cat "$tmp/out.log" >&2; return 1; }
+  awk '/Elapsed \(wall clock\)/ {n = split($NF, t, ":"); w = (n == 3) ? t[1] * 3600 + t[2] * 60 + t[3] : t[1] * 60 + t[2]}
+       /Maximum resident set size/ {r = $6 / 1024} END {print w, r}' "$tmp/time.txt" >"$out"
 }
 agreement() {  # bfq's noise_pred file, torch's
   python3 - "$1" "$2" <<'PY'
@@ -81,23 +89,56 @@ PY
 }
 
 rows=()
-compare() {  # case name, label, input, bfq model and options, torch --config, torch --weights
+compare() {  # case name, label, input, bfq model and options, torch --config, torch --weights (torch: "-" for none)
   local name=$1 label=$2 input=$3 model=$4 config=$5 weights=$6
-  local bfq_cmd="$bfq unet $model --input $input --output $tmp/bfq.safetensors --no-fsync"
-  local torch_args="tools/bench_unet_torch.py --config $config --weights $weights --input $input --threads $threads"
-  local torch_cmd="python3 $torch_args --output $tmp/torch.safetensors --repeat 1"
+  local tsv=$dir/bench_unet.$name.tsv torch_args=""
   echo "== $label"
-  local times bfq_s torch_s forward bfq_rss torch_rss
-  times=$(hyperfine_medians "$name" "$bfq_cmd" "$torch_cmd")
-  bfq_s=$(sed -n 1p <<<"$times"); torch_s=$(sed -n 2p <<<"$times")
-  bfq_rss=$(peak_rss_mb 1 "$bfq_cmd"); torch_rss=$(peak_rss_mb 1 "$torch_cmd")
-  python3 $torch_args --repeat 3 >"$tmp/forward.txt"
-  sed -n 's/^run /  torch run /p' "$tmp/forward.txt"
-  forward=$(awk '/^median forward/ {print $3}' "$tmp/forward.txt")
-  echo "  $(agreement "$tmp/bfq.safetensors" "$tmp/torch.safetensors")"
-  rows+=("$(printf '| %s | %.3f s | %.3f s | %.3f s | %.2fx | %.2fx | %.0f MB | %.0f MB |' "$label" "$bfq_s" "$torch_s" \
-    "$forward" "$(awk -v a="$bfq_s" -v b="$torch_s" 'BEGIN {print a / b}')" \
-    "$(awk -v a="$bfq_s" -v b="$forward" 'BEGIN {print a / b}')" "$bfq_rss" "$torch_rss")")
+  [ "$config" = - ] || torch_args="tools/bench_unet_torch.py --config $config --weights $weights --input $input --threads $threads"
+  printf 'round\tvariant\twall_s\tpeak_rss_mb\ttorch_forward_s\n' >"$tsv"
+  local round v
+  for round in $(seq 0 "$runs"); do  # round 0 warms the page cache and is not counted
+    local forward=""
+    if [ -n "$torch_args" ]; then
+      timed "$tmp/t.txt" python3 $torch_args --repeat 3 --output "$tmp/torch.safetensors" >/dev/null
+      cp "$tmp/out.log" "$tmp/forward.txt"
+      forward=$(awk '/^median forward/ {print $3}' "$tmp/forward.txt")
+      local later
+      later=$(awk '/^run [23]:/ {s += $4} END {print s}' "$tmp/forward.txt")
+      [ "$round" = 0 ] || printf '%s\ttorch\t%s\t%s\t%s\n' "$round" "$(awk -v l="$later" '{print $1 - l}' "$tmp/t.txt")" \
+        "$(awk '{print $2}' "$tmp/t.txt")" "$forward" >>"$tsv"
+    fi
+    for v in "${!variants[@]}"; do
+      IFS='|' read -r vlabel binary core <<<"${variants[$v]}"
+      local envs=(BFQ_THREADS="$threads")
+      [ -z "$core" ] || envs+=(OPENBLAS_CORETYPE="$core")
+      timed "$tmp/b.txt" "${envs[@]}" "$binary" unet $model --input "$input" --output "$tmp/bfq$v.safetensors" --no-fsync
+      [ "$round" = 0 ] || printf '%s\t%s\t%s\t%s\t%s\n' "$round" "$vlabel" "$(awk '{print $1}' "$tmp/b.txt")" \
+        "$(awk '{print $2}' "$tmp/b.txt")" "$forward" >>"$tsv"
+    done
+  done
+  if [ -n "$torch_args" ]; then
+    sed -n 's/^run /  torch run /p' "$tmp/forward.txt"
+    for v in "${!variants[@]}"; do
+      echo "  ${variants[$v]%%|*}: $(agreement "$tmp/bfq$v.safetensors" "$tmp/torch.safetensors")"
+    done
+  fi
+  local torch_s torch_rss forward_s
+  torch_s=$(awk -F'\t' '$2 == "torch" {print $3}' "$tsv" | median)
+  torch_rss=$(awk -F'\t' '$2 == "torch" {print $4}' "$tsv" | median)
+  forward_s=$(awk -F'\t' '$2 == "torch" {print $5}' "$tsv" | median)
+  for v in "${!variants[@]}"; do
+    local vlabel=${variants[$v]%%|*} bfq_s bfq_rss ratio process_ratio
+    bfq_s=$(awk -F'\t' -v l="$vlabel" '$2 == l {print $3}' "$tsv" | median)
+    bfq_rss=$(awk -F'\t' -v l="$vlabel" '$2 == l {print $4}' "$tsv" | median)
+    if [ -n "$torch_args" ]; then
+      ratio=$(awk -F'\t' -v l="$vlabel" '$2 == l {printf "%.4f\n", $3 / $5}' "$tsv" | median)
+      process_ratio=$(awk -v a="$bfq_s" -v b="$torch_s" 'BEGIN {print a / b}')
+      rows+=("$(printf '| %s | %s | %.3f s | %.3f s | %.3f s | %.2fx | %.2fx | %.0f MB | %.0f MB |' "$label" "$vlabel" \
+        "$bfq_s" "$torch_s" "$forward_s" "$process_ratio" "$ratio" "$bfq_rss" "$torch_rss")")
+    else
+      rows+=("$(printf '| %s | %s | %.3f s | - | - | - | - | %.0f MB | - |' "$label" "$vlabel" "$bfq_s" "$bfq_rss")")
+    fi
+  done
 }
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GB", $2/1e6}' /proc/meminfo); load average" \
@@ -116,13 +157,11 @@ for size in 32 64; do
   compare "sd$size" "SD-shaped fp16, ${size}x$size" "$tmp/in$size.safetensors" "$st" sd15 "$diffusers"
 done
 if want bfq64; then
-  echo "== SD-shaped 1.99-bit .bfq, 64x64 ($(awk -v b="$(stat -c %s "$quantized")" 'BEGIN {printf "%.0f MB", b / 1e6}'))"
   python3 tools/make_unet_input.py "$tmp/in64_t501.safetensors" --batch 1 --size 64x64 --tokens 77 --width 768 \
     --timesteps 501 --seed 0 >/dev/null
-  q_cmd="$bfq unet $quantized --input $tmp/in64_t501.safetensors --output $tmp/q.safetensors --no-fsync"
-  q_s=$(hyperfine_medians bfq64 "$q_cmd")
-  q_rss=$(peak_rss_mb "$runs" "$q_cmd")
-  rows+=("$(printf '| SD-shaped 1.99-bit .bfq, 64x64, t=501 | %.3f s | - | - | - | - | %.0f MB | - |' "$q_s" "$q_rss")")
+  compare bfq64 "SD-shaped 1.99-bit .bfq ($(awk -v b="$(stat -c %s "$quantized")" 'BEGIN {printf "%.0f MB", b / 1e6}')), 64x64, t=501" \
+    "$tmp/in64_t501.safetensors" "$quantized" - -
+  q_rss=$(awk -F'\t' '$2 == "bfq" {print $4}' "$dir/bench_unet.bfq64.tsv" | median)
   "$bfq" eval "$st" "$quantized" --samples 1 --size 32x32 --timesteps 981,501,21 --json >"$tmp/eval.json"
   python3 - "$tmp/eval.json" "$q_rss" <<'PY'
 import json, sys
@@ -137,10 +176,13 @@ PY
 fi
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| case | bfq unet | torch (process) | torch forward | bfq/torch | bfq/torch forward | bfq RSS | torch RSS |"
-echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+echo "CPU: $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo); $("$bfq" --version | sed -n 2p)"
+echo
+echo "| case | run | bfq unet | torch (process) | torch forward | bfq/torch | bfq/torch forward | bfq RSS | torch RSS |"
+echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 printf '%s\n' "${rows[@]}"
 echo
 echo "bfq unet and torch (process): whole processes, reading the fp16 weights (page cache) and widening them included;"
 echo "torch forward: in process, model loaded. Goal bfq/torch <= 1.0x, never above 1.5x. bfq/torch forward sets bfq's"
-echo "whole process against torch's forward alone: an upper bound of the forward-to-forward ratio."
+echo "whole process against torch's forward alone, round by round (median of the rounds' ratios): an upper bound of the"
+echo "forward-to-forward ratio."

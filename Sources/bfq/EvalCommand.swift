@@ -68,6 +68,7 @@ struct EvalCommand: ParsableCommand {
             guard guidance.isFinite else { throw ValidationError("--guidance must be a finite number") }
             options.guidanceScale = guidance
             options.encoderStates = encoderStates
+            try MatrixKernels.require()
             let report = try NoiseEvaluation.run(reference: try LoadedUNet.open(reference, config: referenceConfig ?? config),
                                                  candidate: try LoadedUNet.open(candidate, config: candidateConfig ?? config),
                                                  options: options)

@@ -32,6 +32,7 @@ struct PlanCommand: ParsableCommand {
             let options = try planning.options()
             if curve, planning.plan != nil { throw ValidationError("--curve needs measurements: it does not go with --plan") }
             let targets = try OutputChecks.targets([output, svg] + planning.outputFiles, inputs: [input] + planning.inputFiles)
+            if options.sensitivity.isOutput { try MatrixKernels.require() }
             let checkpoint = try CheckpointFile.open(input)
             let quantizer = try ModelQuantizer(checkpoint, options: options)
             let progress = ProgressBar()

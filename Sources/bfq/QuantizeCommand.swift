@@ -45,6 +45,7 @@ struct QuantizeCommand: ParsableCommand {
             options.keptType = keptDtype
             let targets = try OutputChecks.targets([output] + planning.outputFiles, inputs: [input] + planning.inputFiles,
                                                    durable: fsync)
+            if options.sensitivity.isOutput || options.calibratesRounding { try MatrixKernels.require() }
             let checkpoint = try CheckpointFile.open(input)
             for warning in checkpoint.warnings { printError("bfq: warning: \(warning)") }
             let quantizer = try ModelQuantizer(checkpoint, options: options)

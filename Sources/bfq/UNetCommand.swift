@@ -34,6 +34,7 @@ struct UNetCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             _ = try CheckpointFile.writer(for: output)
+            try MatrixKernels.require()
             let target = try OutputChecks.targets([output], inputs: [model, input, config], durable: fsync)[output]!
             let unet = try LoadedUNet.open(model, config: config, resident: false)
             let input = try UNetInput.load(input)

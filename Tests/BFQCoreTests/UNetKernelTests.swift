@@ -119,6 +119,60 @@ final class UNetKernelTests: XCTestCase {
         }
     }
 
+    func testWinogradConvolutionMatchesADirectSum() {
+        // Odd sizes (a tile's last row or column dropped), batches, several blocks of output channels, no bias.
+        for (height, width, batch, outputs, budget, withBias) in [(17, 15, 2, 5, WinogradConvolution.weightBudget, true),
+                                                                  (16, 16, 1, 40, 16 * 6 * 16, true),
+                                                                  (9, 31, 1, 33, 16 * 6 * 16, false)] {
+            let channels = 6
+            let x = FeatureMap(channels: channels, batch: batch, height: height, width: width,
+                               values: random(channels * batch * height * width))
+            let weight = random(outputs * channels * 9), bias = random(outputs)
+            XCTAssertGreaterThanOrEqual(WinogradConvolution.tiles(batch: batch, height: height, width: width),
+                                        WinogradConvolution.minimumTiles)
+            let actual = WinogradConvolution.apply(x, weight: weight, bias: withBias ? bias : nil, outChannels: outputs,
+                                                   weightBudget: budget)
+            let expected = directConvolution(x, weight, withBias ? bias : [Float](repeating: 0, count: outputs),
+                                             outputs: outputs, kernel: 3, stride: 1)
+            XCTAssertEqual(actual.values.count, expected.count)
+            for (a, e) in zip(actual.values, expected) { XCTAssertEqual(Double(a), e, accuracy: 1e-5 * max(1, abs(e))) }
+            // Convolution.apply takes this path for such planes: the same bits.
+            let dispatched = Convolution.apply(x, weight: weight, bias: withBias ? bias : nil, outChannels: outputs,
+                                               kernel: 3, stride: 1, pad: 1)
+            XCTAssertEqual(dispatched.values.map(\.bitPattern), actual.values.map(\.bitPattern))
+        }
+    }
+
+    func testProductsAreSplitWhereTheyRepackLeast() {
+        // SD-v1.5's 3x3 convolutions at 64x64, 32x32 and 16x16 (im2col), a large and a small linear layer.
+        XCTAssertEqual(MatrixProduct.tiling(m: 320, n: 4096, k: 2880).rows, 1)
+        XCTAssertEqual(MatrixProduct.tiling(m: 320, n: 4096, k: 2880).columns, 8)
+        XCTAssertEqual(MatrixProduct.tiling(m: 640, n: 1024, k: 5760).rows, 2)
+        XCTAssertEqual(MatrixProduct.tiling(m: 640, n: 1024, k: 5760).columns, 4)
+        XCTAssertEqual(MatrixProduct.tiling(m: 1280, n: 256, k: 11520).rows, 8)
+        XCTAssertEqual(MatrixProduct.tiling(m: 1280, n: 256, k: 11520).columns, 1)
+        XCTAssertEqual(MatrixProduct.tiling(m: 1280, n: 2, k: 1280).rows, 1, "16M multiply-adds or fewer: one tile")
+        XCTAssertEqual(MatrixProduct.tiling(m: 8, n: 1 << 20, k: 64).rows, 1, "no tile narrower than 16 rows")
+        XCTAssertEqual(MatrixProduct.tiling(m: 8, n: 1 << 20, k: 64).columns, 8)
+    }
+
+    func testBatchedTiledProductsEqualDirectSums() {
+        let (count, m, n, k) = (3, 200, 300, 600)
+        XCTAssertGreaterThan(MatrixProduct.tiling(m: m, n: n, k: k).rows * MatrixProduct.tiling(m: m, n: n, k: k).columns, 1)
+        let a = random(count * m * k), b = random(count * k * n)
+        var c = [Float](repeating: 7, count: count * m * n)
+        MatrixProduct.multiply(count: count, m: m, n: n, k: k, a: a, strideA: m * k, lda: k, b: b, strideB: k * n, ldb: n,
+                               beta: 0, c: &c, strideC: m * n, ldc: n)
+        for p in 0 ..< count {
+            for i in stride(from: 0, to: m, by: 11) {
+                for j in stride(from: 0, to: n, by: 7) {
+                    let exact = (0 ..< k).reduce(0.0) { $0 + Double(a[p * m * k + i * k + $1]) * Double(b[p * k * n + $1 * n + j]) }
+                    XCTAssertEqual(Double(c[p * m * n + i * n + j]), exact, accuracy: 1e-4 * max(1, abs(exact)))
+                }
+            }
+        }
+    }
+
     func testMatrixProductTilesEqualADirectSumWithTransposes() {
         let (m, n, k) = (300, 700, 9)
         let a = random(m * k), b = random(k * n)

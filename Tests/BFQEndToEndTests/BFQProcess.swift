@@ -20,14 +20,16 @@ enum BFQProcess {
 
     static func path(_ relative: String) -> String { TestPaths.path(relative) }
 
-    /// Runs `bfq arguments...` (or another built product's) to completion, in `directory` when given.
-    static func run(_ arguments: [String], environment: [String: String] = [:], directory workingDirectory: String? = nil,
-                    executable: String = "bfq") throws -> BFQRun {
+    /// Runs `bfq arguments...` (or another built product's) to completion, in `directory` when given, with this
+    /// process's environment plus `environment` and less the variables `unsetting` names.
+    static func run(_ arguments: [String], environment: [String: String] = [:], unsetting: [String] = [],
+                    directory workingDirectory: String? = nil, executable: String = "bfq") throws -> BFQRun {
         let process = Process()
         process.executableURL = productsDirectory.appendingPathComponent(executable)
         process.arguments = arguments
         if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+            .filter { !unsetting.contains($0.key) }
         // Output goes to files, so a chatty process can never block on a full pipe.
         let directory = try temporaryDirectory()
         let outURL = URL(fileURLWithPath: directory + "/stdout"), errURL = URL(fileURLWithPath: directory + "/stderr")

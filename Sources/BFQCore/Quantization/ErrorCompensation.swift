@@ -1,5 +1,4 @@
 import CBFQShims
-import COpenBLAS
 
 /// Error-compensating rounding (Optimal Brain Quantization as GPTQ computes it: Frantar et al., arXiv 2210.17323)
 /// of one layer whose quantizer parameters are fixed (the row's grid or group scales, or its table, from the nearest
@@ -180,9 +179,9 @@ struct ErrorCompensation {
                                         }
                                         guard b0 + width < n else { continue }
                                         // The columns after the batch: W[:, b1:] -= E U[b0:b1, b1:].
-                                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(count), Int32(n - b0 - width),
-                                                    Int32(width), -1, errors, Int32(lazy), u.baseAddress! + b0 * n + b0 + width,
-                                                    Int32(n), 1, w.baseAddress! + first * n + b0 + width, Int32(n))
+                                        bfq_sgemm(0, 0, Int32(count), Int32(n - b0 - width), Int32(width), -1, errors,
+                                                  Int32(lazy), u.baseAddress! + b0 * n + b0 + width, Int32(n), 1,
+                                                  w.baseAddress! + first * n + b0 + width, Int32(n))
                                     }
                                 }
                             }

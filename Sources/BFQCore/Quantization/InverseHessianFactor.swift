@@ -1,4 +1,4 @@
-import COpenBLAS
+import CBFQShims
 
 /// The upper Cholesky factor U of H^-1 (H^-1 = U^T U) that error-compensating rounding sweeps with, from LAPACK in
 /// the OpenBLAS system library: with J the order reversal, J H J = M M^T (spotrf) gives U = J M^-1 J (strtri), one
@@ -19,11 +19,10 @@ enum InverseHessianFactor {
             }
             initialized = n * n
         }
-        var order = Int32(n), info: Int32 = 0
-        a.withUnsafeMutableBufferPointer { a in
+        let info = a.withUnsafeMutableBufferPointer { a in
             // Column-major lower triangles: element (r, c), r >= c, at r + c n.
-            spotrf_("L", &order, a.baseAddress, &order, &info, 1)
-            if info == 0 { strtri_("L", "N", &order, a.baseAddress, &order, &info, 1, 1) }
+            let info = bfq_spotrf_lower(Int32(n), a.baseAddress, Int32(n))
+            return info == 0 ? bfq_strtri_lower(Int32(n), a.baseAddress, Int32(n)) : info
         }
         guard info == 0 else { return nil }
         // U[i][j] = M^-1[n-1-i][n-1-j], stored column-major at (n-1-i) + (n-1-j) n, for j >= i.

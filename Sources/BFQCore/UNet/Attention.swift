@@ -1,5 +1,4 @@
 import CBFQShims
-import COpenBLAS
 
 /// Scaled dot-product attention over channel-major projections. The work is cut into (image, head, block of
 /// `queryBlock` queries) tasks spread over the threads, each computing its scores, softmax and weighted values with
@@ -29,12 +28,11 @@ enum Attention {
                             defer { scores.deallocate() }
                             MatrixProduct.configure()
                             // scores [count, keys] = scale x Q_h^T K_h; out [d, count] = V_h scores^T
-                            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(count), Int32(keys), Int32(d), scale,
-                                        qh, Int32(qColumns), kh, Int32(kColumns), 0, scores, Int32(keys))
+                            bfq_sgemm(1, 0, Int32(count), Int32(keys), Int32(d), scale, qh, Int32(qColumns), kh,
+                                      Int32(kColumns), 0, scores, Int32(keys))
                             bfq_softmax_rows(scores, count, keys, keys, ElementwiseKernels.vectorized)
-                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(d), Int32(count), Int32(keys), 1,
-                                        vh, Int32(kColumns), scores, Int32(keys), 0,
-                                        out + h * d * qColumns + b * queries + first, Int32(qColumns))
+                            bfq_sgemm(0, 1, Int32(d), Int32(count), Int32(keys), 1, vh, Int32(kColumns), scores,
+                                      Int32(keys), 0, out + h * d * qColumns + b * queries + first, Int32(qColumns))
                         }
                     }
                 }

@@ -1,6 +1,7 @@
 import CBFQShims
 
-/// 2-D convolution with square kernels as im2col + one matrix product per block of output positions.
+/// 2-D convolution with square kernels as im2col + one matrix product per block of output positions, or Winograd's
+/// F(2x2, 3x3) for 3x3 kernels with stride 1 and padding 1 on planes with enough tiles.
 enum Convolution {
     /// Bytes of im2col columns built at once; larger outputs are computed in blocks of positions.
     static let blockBytes = 32 << 20
@@ -15,6 +16,10 @@ enum Convolution {
                       pad: Int) -> FeatureMap {
         if kernel == 1, stride == 1, pad == 0 {
             return MatrixProduct.linear(x, weight: weight, bias: bias, outChannels: outChannels)
+        }
+        if kernel == 3, stride == 1, pad == 1,
+           WinogradConvolution.tiles(batch: x.batch, height: x.height, width: x.width) >= WinogradConvolution.minimumTiles {
+            return WinogradConvolution.apply(x, weight: weight, bias: bias, outChannels: outChannels)
         }
         let outH = outputSize(x.height, kernel: kernel, stride: stride, pad: pad)
         let outW = outputSize(x.width, kernel: kernel, stride: stride, pad: pad)

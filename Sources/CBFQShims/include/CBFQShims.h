@@ -66,4 +66,5 @@ ptrdiff_t bfq_dequantize_rows(const bfq_dequant_job *job, const uint8_t *packed,
 #include "BFQUNet.h"
 #include "BFQAllocate.h"
 #include "BFQCompensate.h"
+#include "BFQBLAS.h"
 #endif
