@@ -50,6 +50,14 @@ static void load(void) {
     copy(state.suggested, sizeof state.suggested, suggested);
     copy(state.environment, sizeof state.environment, getenv("OPENBLAS_CORETYPE"));
 
+    /* OpenBLAS runs whatever kernels it is told to: ones the CPU lacks the instructions for end in SIGILL. */
+    const int wanted = bfq_openblas_core_level(state.environment), allowed = bfq_openblas_core_level(suggested);
+    if (suggested && wanted > allowed) {
+        snprintf(state.error, sizeof state.error,
+                 "OPENBLAS_CORETYPE=%s in the environment asks for kernels this CPU cannot run (it has %s): unset it, "
+                 "or name a core type up to %s", state.environment, state.features, suggested);
+        return;
+    }
     void *handle = dlopen(LIBRARY, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
     state.already_loaded = handle != NULL;
     int set_core = 0, set_threads = 0;

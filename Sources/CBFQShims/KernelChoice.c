@@ -2,6 +2,7 @@
 #include "include/BFQBLAS.h"
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #if defined(__x86_64__)
 #include <cpuid.h>
 #endif
@@ -89,4 +90,14 @@ const char *bfq_openblas_core_for(const bfq_cpu_identity *cpu, char *features, s
     }
     if (features && capacity) snprintf(features, capacity, "%s", text);
     return core;
+}
+
+int bfq_openblas_core_level(const char *core) {
+    static const struct { const char *name; int level; } levels[] = {
+        {"SkylakeX", 4}, {"Cooperlake", 4}, {"SapphireRapids", 4}, {"Haswell", 3}, {"Zen", 3}, {"Sandybridge", 2},
+        {"Nehalem", 1}, {"Prescott", 1},
+    };
+    for (size_t i = 0; core && i < sizeof levels / sizeof levels[0]; i++)
+        if (strcasecmp(core, levels[i].name) == 0) return levels[i].level;
+    return 0;
 }

@@ -8,7 +8,7 @@ struct BFQCommand: ParsableCommand {
         commandName: "bfq",
         abstract: "Read, convert, inspect and quantize Stable Diffusion checkpoints (safetensors, PyTorch .ckpt, .bfq).",
         discussion: "Errors print one line naming the file and the rule broken and exit with status 2.",
-        version: BFQVersion.string + "\n" + ((try? BLASRuntime.load())?.summary ?? "BLAS: none (OpenBLAS could not be loaded)"),
+        version: BFQVersion.string + "\n" + BLASRuntime.versionLine,
         subcommands: [InspectCommand.self, ConvertCommand.self, StatsCommand.self, DiffCommand.self, VerifyCommand.self,
                       PlanCommand.self, QuantizeCommand.self, UNetCommand.self, EvalCommand.self]
     )

@@ -81,6 +81,17 @@ final class KernelChoiceTests: XCTestCase {
         XCTAssertNil(choice(bfq_cpu_identity()).core, "no CPUID (not x86-64): OpenBLAS decides")
     }
 
+    func testCoreTypesAreRankedByTheInstructionsTheirKernelsNeed() {
+        let names = ["SkylakeX", "cooperlake", "SapphireRapids", "HASWELL", "Zen", "Sandybridge", "Nehalem", "Prescott"]
+        XCTAssertEqual(names.map { name in bfq_openblas_core_level(name) }, [4, 4, 4, 3, 3, 2, 1, 1])
+        XCTAssertEqual(bfq_openblas_core_level("NoSuchCore"), 0)
+        XCTAssertEqual(bfq_openblas_core_level(nil), 0)
+        // Every choice ranks, so the loader can refuse an environment's core type above it.
+        for core in ["SkylakeX", "Haswell", "Sandybridge", "Nehalem", "Prescott"] {
+            XCTAssertGreaterThan(bfq_openblas_core_level(core), 0, core)
+        }
+    }
+
     func testThisCPUsChoiceFollowsTheFlagsLinuxReports() throws {
         var cpu = bfq_cpu_identity()
         guard bfq_read_cpu_identity(&cpu) != 0 else { throw XCTSkip("not an x86-64 CPU") }

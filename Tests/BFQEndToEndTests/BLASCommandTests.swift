@@ -38,11 +38,37 @@ final class BLASCommandTests: XCTestCase {
         let line = try blasLine(try BFQProcess.run(["--version"], environment: ["OPENBLAS_CORETYPE": "Sandybridge"]))
         XCTAssertTrue(line.contains(", Sandybridge kernels"), line)
         XCTAssertTrue(line.contains("from OPENBLAS_CORETYPE=Sandybridge in the environment"), line)
-        if let kernels = try expectedKernels() { XCTAssertTrue(line.hasSuffix("allow \(kernels)"), line) }
+        if let kernels = try expectedKernels() { XCTAssertTrue(line.contains("allow \(kernels)"), line) }
+        // OpenBLAS's other settings are reported too.
+        let settings = try blasLine(try BFQProcess.run(["--version"], environment: ["OPENBLAS_NUM_THREADS": "4",
+                                                                                   "OPENBLAS_VERBOSE": "1"]))
+        XCTAssertTrue(settings.contains("; the environment also sets OPENBLAS_NUM_THREADS=4, OPENBLAS_VERBOSE=1 (bfq runs"
+            + " OpenBLAS on one thread whatever its thread settings say)"), settings)
         // A name this OpenBLAS does not know: it picks by itself, and bfq says so.
         let unknown = try blasLine(try BFQProcess.run(["--version"], environment: ["OPENBLAS_CORETYPE": "NoSuchCore"]))
         XCTAssertTrue(unknown.contains("from OPENBLAS_CORETYPE=NoSuchCore in the environment, which this OpenBLAS does not know"),
                       unknown)
+    }
+
+    func testKernelsTheCPUCannotRunAreRefusedNotCrashedOn() throws {
+        guard let kernels = try expectedKernels() else { throw XCTSkip("not an x86-64 CPU") }
+        guard kernels != "SkylakeX" else { throw XCTSkip("this CPU runs every x86-64 kernel set OpenBLAS 0.3.21 has") }
+        let directory = try BFQProcess.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let output = directory + "/out.safetensors"
+        let environment = ["OPENBLAS_CORETYPE": "SkylakeX"]
+        let run = try BFQProcess.run(["unet", model, "--input", batch2, "--output", output], environment: environment)
+        XCTAssertEqual(run.status, 2)
+        XCTAssertTrue(run.stderr.hasPrefix("bfq: error: OPENBLAS_CORETYPE=SkylakeX in the environment asks for kernels this"
+            + " CPU cannot run (it has "), run.stderr)
+        XCTAssertTrue(run.stderr.hasSuffix("): unset it, or name a core type up to \(kernels)\n"), run.stderr)
+        XCTAssertEqual(run.stderr.filter { $0 == "\n" }.count, 1)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: output))
+        let version = try BFQProcess.run(["--version"], environment: environment)
+        XCTAssertEqual(version.status, 0)
+        XCTAssertTrue(version.stdout.contains("\nBLAS: not loaded: OPENBLAS_CORETYPE=SkylakeX"), version.stdout)
+        let inspect = try BFQProcess.run(["inspect", model], environment: environment)
+        XCTAssertEqual(inspect.status, 0, inspect.stderr)
     }
 
     func testNarrowKernelsWarnOnceAndStillGiveDiffusersOutput() throws {

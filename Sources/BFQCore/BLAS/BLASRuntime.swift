@@ -1,4 +1,7 @@
 import CBFQShims
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The BLAS library bfq's matrix products run on: OpenBLAS, loaded at run time with the kernel set that the CPU's
 /// features allow (AVX-512, AVX2 and FMA, AVX, SSE) unless the environment's OPENBLAS_CORETYPE says otherwise.
@@ -13,10 +16,12 @@ public struct BLASRuntime: Sendable {
     /// The kernel set the CPU's features allow, and the features that decide it (nil off x86-64).
     public let suggested: String?
     public let features: String
-    /// OPENBLAS_CORETYPE as the environment set it, which bfq respects.
+    /// OPENBLAS_CORETYPE as the environment set it, which bfq respects (unless the CPU cannot run those kernels).
     public let environmentCoreType: String?
     /// True when bfq set the kernel set itself (no OPENBLAS_CORETYPE in the environment).
     public let chosenByBFQ: Bool
+    /// Other OpenBLAS settings in the environment ("NAME=value": OPENBLAS_*, GOTO_*, GOTOBLAS_*), which OpenBLAS reads.
+    public let otherSettings: [String]
     /// True when the process had loaded OpenBLAS before bfq could choose its kernels.
     public let alreadyLoaded: Bool
     /// The CPU's brand string ("" when it has none).
@@ -39,8 +44,25 @@ public struct BLASRuntime: Sendable {
             library: text(state.library), configuration: text(state.config), kernels: text(state.corename),
             suggested: suggested.isEmpty ? nil : suggested, features: text(state.features),
             environmentCoreType: environment.isEmpty ? nil : environment, chosenByBFQ: !text(state.chosen).isEmpty,
-            alreadyLoaded: state.already_loaded != 0, cpu: text(state.cpu)))
+            otherSettings: openBLASSettings(), alreadyLoaded: state.already_loaded != 0, cpu: text(state.cpu)))
     }()
+
+    private static func openBLASSettings() -> [String] {
+        var settings: [String] = [], entry = environ
+        while let pointer = entry.pointee {
+            let setting = String(cString: pointer)
+            if ["OPENBLAS_", "GOTO_", "GOTOBLAS_"].contains(where: setting.hasPrefix), !setting.hasPrefix("OPENBLAS_CORETYPE=") {
+                settings.append(setting)
+            }
+            entry += 1
+        }
+        return settings.sorted()
+    }
+
+    /// `summary`, or why OpenBLAS is not loaded.
+    public static var versionLine: String {
+        do { return try load().summary } catch { return "BLAS: not loaded: \(error)" }
+    }
 
     /// OpenBLAS's x86-64 kernel sets with AVX2 and FMA (or wider) matrix kernels.
     static let wideKernels: Set<String> = ["Haswell", "Zen", "SkylakeX", "Cooperlake", "SapphireRapids"]
@@ -64,7 +86,10 @@ public struct BLASRuntime: Sendable {
         } else {
             why = "chosen by OpenBLAS (\(features))"
         }
-        return "BLAS: \(version.isEmpty ? "OpenBLAS" : version) (\(library)), \(kernels) kernels\(cpuText): \(why)"
+        let threads = otherSettings.contains { $0.contains("_NUM_THREADS=") }
+            ? " (bfq runs OpenBLAS on one thread whatever its thread settings say)" : ""
+        let others = otherSettings.isEmpty ? "" : "; the environment also sets \(otherSettings.joined(separator: ", "))\(threads)"
+        return "BLAS: \(version.isEmpty ? "OpenBLAS" : version) (\(library)), \(kernels) kernels\(cpuText): \(why)\(others)"
     }
 
     /// The warning long jobs print once on a host whose products run on kernels narrower than AVX2 and FMA, else nil.

@@ -29,6 +29,11 @@ int bfq_read_cpu_identity(bfq_cpu_identity *cpu);
 /// on, e.g. "AVX2, FMA; no AVX-512".
 const char *bfq_openblas_core_for(const bfq_cpu_identity *cpu, char *features, size_t capacity);
 
+/// The instruction set an OpenBLAS core type's kernels need, as a level: 4 AVX-512 (SkylakeX, Cooperlake,
+/// SapphireRapids), 3 AVX2 and FMA (Haswell, Zen), 2 AVX (Sandybridge), 1 SSE (Nehalem, Prescott), 0 for names bfq
+/// does not rank (case is ignored). A CPU runs the kernels of levels up to that of `bfq_openblas_core_for`'s choice.
+int bfq_openblas_core_level(const char *core);
+
 /// What loading OpenBLAS did. Strings are empty when they do not apply.
 typedef struct bfq_blas_state {
     int loaded;                 /// 1 when the library and every function bfq calls were found
