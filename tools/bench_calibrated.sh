@@ -15,19 +15,7 @@ st=$dir/sd15_shaped.fp16.safetensors
 [ -f "$st" ] || python3 tools/make_sd15_shaped.py "$dir" >&2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-swift build -c release --product bfq >"$tmp/build.log" 2>&1 || { cat "$tmp/build.log" >&2; exit 1; }
-bfq=$PWD/.build/release/bfq
-variants=("bfq|$bfq|")  # label|binary|OPENBLAS_CORETYPE
-if [ -n "${BASELINE_REV:-}" ]; then
-  rev=$(git rev-parse --short "$BASELINE_REV")
-  git worktree add --detach "$tmp/baseline" "$rev" >/dev/null 2>&1
-  trap 'git worktree remove --force "$tmp/baseline" >/dev/null 2>&1; rm -rf "$tmp"' EXIT
-  echo "building bfq at $rev for the baseline rows" >&2
-  (cd "$tmp/baseline" && swift build -c release --product bfq >"$tmp/baseline.log" 2>&1) \
-    || { cat "$tmp/baseline.log" >&2; exit 1; }
-  variants+=("bfq $rev|$tmp/baseline/.build/release/bfq|")
-fi
-for core in ${CORETYPES:-}; do variants+=("bfq, OPENBLAS_CORETYPE=$core|$bfq|$core"); done
+source tools/bench_variants.sh
 
 jobs=("quantize $st $tmp/q.bfq --bits 1.99 --cache-timesteps 50 --no-fsync|quantize --bits 1.99 --cache-timesteps 50 (GPTQ)"
       "plan $st --bits 1.99 --sensitivity output --cache-timesteps 50|plan --bits 1.99 --sensitivity output --cache-timesteps 50")

@@ -39,19 +39,7 @@ mkdir -p "$dir"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-swift build -c release --product bfq >"$tmp/build.log" 2>&1 || { cat "$tmp/build.log" >&2; exit 1; }
-bfq=$PWD/.build/release/bfq
-variants=("bfq|$bfq|")  # label|binary|OPENBLAS_CORETYPE
-if [ -n "${BASELINE_REV:-}" ]; then
-  rev=$(git rev-parse --short "$BASELINE_REV")
-  git worktree add --detach "$tmp/baseline" "$rev" >/dev/null 2>&1
-  trap 'git worktree remove --force "$tmp/baseline" >/dev/null 2>&1; rm -rf "$tmp"' EXIT
-  echo "building bfq at $rev for the baseline rows" >&2
-  (cd "$tmp/baseline" && swift build -c release --product bfq >"$tmp/baseline.log" 2>&1) \
-    || { cat "$tmp/baseline.log" >&2; exit 1; }
-  variants+=("bfq $rev|$tmp/baseline/.build/release/bfq|")
-fi
-for core in ${CORETYPES:-}; do variants+=("bfq, OPENBLAS_CORETYPE=$core|$bfq|$core"); done
+source tools/bench_variants.sh
 st=$dir/sd15_shaped.fp16.safetensors
 diffusers=$dir/sd15_shaped.diffusers.fp16.safetensors
 quantized=$dir/sd15_shaped.1.99.bfq
