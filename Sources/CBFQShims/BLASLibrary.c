@@ -26,11 +26,26 @@ static void copy(char *destination, size_t capacity, const char *source) {
     snprintf(destination, capacity, "%s", source ? source : "");
 }
 
-/* Sets `name` to `value` unless the environment sets it; returns 1 when it did (for restore). */
-static int set_unless_present(const char *name, const char *value) {
+/* A variable set for the load and put back after it as it was: absent, or present and empty. */
+typedef struct {
+    const char *name;
+    int changed, was_present;
+} temporary_setting;
+
+/* Sets `name` to `value` unless the environment gives it a nonempty value. */
+static void set_unless_present(temporary_setting *setting, const char *name, const char *value) {
     const char *present = getenv(name);
-    if (present && *present) return 0;
-    return setenv(name, value, 1) == 0;
+    setting->name = name;
+    setting->changed = 0;
+    if (present && *present) return;
+    setting->was_present = present != NULL;
+    setting->changed = setenv(name, value, 1) == 0;
+}
+
+static void restore(const temporary_setting *setting) {
+    if (!setting->changed) return;
+    if (setting->was_present) setenv(setting->name, "", 1);
+    else unsetenv(setting->name);
 }
 
 static void *find(void *handle, const char *symbol) {
@@ -50,32 +65,31 @@ static void load(void) {
     copy(state.suggested, sizeof state.suggested, suggested);
     copy(state.environment, sizeof state.environment, getenv("OPENBLAS_CORETYPE"));
 
-    /* OpenBLAS runs whatever kernels it is told to: ones the CPU lacks the instructions for end in SIGILL. */
-    const int wanted = bfq_openblas_core_level(state.environment), allowed = bfq_openblas_core_level(suggested);
-    if (suggested && wanted > allowed) {
-        snprintf(state.error, sizeof state.error,
-                 "OPENBLAS_CORETYPE=%s in the environment asks for kernels this CPU cannot run (it has %s): unset it, "
-                 "or name a core type up to %s", state.environment, state.features, suggested);
-        return;
-    }
     void *handle = dlopen(LIBRARY, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
     state.already_loaded = handle != NULL;
-    int set_core = 0, set_threads = 0;
     if (!handle) {
+        /* OpenBLAS runs whatever kernels it is told to: ones the CPU lacks the instructions for end in SIGILL. */
+        if (suggested && state.environment[0] && bfq_cpu_runs_core(&cpu, state.environment) == 0) {
+            snprintf(state.error, sizeof state.error,
+                     "OPENBLAS_CORETYPE=%s in the environment asks for kernels this CPU cannot run (it has %s): unset "
+                     "it, or name a core type up to %s", state.environment, state.features, suggested);
+            return;
+        }
+        temporary_setting core = {0}, threads = {0};
         if (!state.environment[0] && suggested) {
-            set_core = set_unless_present("OPENBLAS_CORETYPE", suggested);
-            if (set_core) copy(state.chosen, sizeof state.chosen, suggested);
+            set_unless_present(&core, "OPENBLAS_CORETYPE", suggested);
+            if (core.changed) copy(state.chosen, sizeof state.chosen, suggested);
         }
         /* bfq runs OpenBLAS on one thread: spare it starting a pool of threads that would never work. */
-        set_threads = set_unless_present("OPENBLAS_NUM_THREADS", "1");
+        set_unless_present(&threads, "OPENBLAS_NUM_THREADS", "1");
         handle = dlopen(LIBRARY, RTLD_NOW | RTLD_LOCAL);
         if (!handle) {
             const char *reason = dlerror();
             snprintf(state.error, sizeof state.error, "cannot load %s (OpenBLAS, Debian package libopenblas0): %s",
                      LIBRARY, reason ? reason : "unknown reason");
         }
-        if (set_core) unsetenv("OPENBLAS_CORETYPE");
-        if (set_threads) unsetenv("OPENBLAS_NUM_THREADS");
+        restore(&core);
+        restore(&threads);
     }
     if (!handle) return;
     sgemm = (sgemm_function)find(handle, "cblas_sgemm");

@@ -14,6 +14,9 @@ enum {
     EBX7_AVX512BW = 1u << 30, EBX7_AVX512VL = 1u << 31,
 };
 #define EBX7_AVX512 (EBX7_AVX512F | EBX7_AVX512DQ | EBX7_AVX512CD | EBX7_AVX512BW | EBX7_AVX512VL)
+#define EDX7_AMX_FP16 ((1u << 22) | (1u << 23) | (1u << 24) | (1u << 25)) /* AMX-BF16, AVX512-FP16, AMX-TILE, AMX-INT8 */
+#define XCR0_AMX 0x60000u /* XTILECFG, XTILEDATA */
+#define ECX1_SSE_ALL (ECX1_SSE3 | ECX1_SSSE3 | ECX1_SSE41 | ECX1_SSE42)
 #define XCR0_YMM 0x6u   /* SSE and AVX state */
 #define XCR0_ZMM 0xe6u  /* and opmask, ZMM0-15 upper halves, ZMM16-31 */
 
@@ -32,9 +35,14 @@ int bfq_read_cpu_identity(bfq_cpu_identity *cpu) {
     }
     if (highest >= 7) {
         __cpuid_count(7, 0, eax, ebx, ecx, edx);
+        const unsigned int subleaves = eax;
         cpu->leaf7_ebx = ebx;
         cpu->leaf7_ecx = ecx;
         cpu->leaf7_edx = edx;
+        if (subleaves >= 1) {
+            __cpuid_count(7, 1, eax, ebx, ecx, edx);
+            cpu->leaf7_1_eax = eax;
+        }
     }
     if (cpu->leaf1_ecx & ECX1_OSXSAVE) {
         unsigned int low, high;
@@ -42,7 +50,12 @@ int bfq_read_cpu_identity(bfq_cpu_identity *cpu) {
         cpu->xcr0 = (uint64_t)high << 32 | low;
     }
     __cpuid(0x80000000u, eax, ebx, ecx, edx);
-    if (eax >= 0x80000004u) {
+    const unsigned int extended = eax;
+    if (extended >= 0x80000001u) {
+        __cpuid(0x80000001u, eax, ebx, ecx, edx);
+        cpu->ext1_ecx = ecx;
+    }
+    if (extended >= 0x80000004u) {
         unsigned int words[12];
         for (unsigned int leaf = 0; leaf < 3; leaf++)
             __cpuid(0x80000002u + leaf, words[4 * leaf], words[4 * leaf + 1], words[4 * leaf + 2], words[4 * leaf + 3]);
@@ -92,12 +105,36 @@ const char *bfq_openblas_core_for(const bfq_cpu_identity *cpu, char *features, s
     return core;
 }
 
-int bfq_openblas_core_level(const char *core) {
-    static const struct { const char *name; int level; } levels[] = {
-        {"SkylakeX", 4}, {"Cooperlake", 4}, {"SapphireRapids", 4}, {"Haswell", 3}, {"Zen", 3}, {"Sandybridge", 2},
-        {"Nehalem", 1}, {"Prescott", 1},
+int bfq_cpu_runs_core(const bfq_cpu_identity *cpu, const char *core) {
+    enum { SSE3, SSE42, AVX, AVX2, AVX512, AVX512_BF16, AVX512_AMX, SSE4A, FMA4 };
+    static const struct { const char *name; int needs; } cores[] = {
+        {"Katmai", SSE3}, {"Coppermine", SSE3}, {"Northwood", SSE3}, {"Prescott", SSE3}, {"Banias", SSE3},
+        {"Atom", SSE42}, {"Core2", SSE42}, {"Penryn", SSE42}, {"Dunnington", SSE42}, {"Nano", SSE42},
+        {"Nehalem", SSE42}, {"Sandybridge", AVX}, {"Haswell", AVX2}, {"Zen", AVX2}, {"SkylakeX", AVX512},
+        {"Cooperlake", AVX512_BF16}, {"SapphireRapids", AVX512_AMX}, {"Athlon", SSE4A}, {"Opteron", SSE4A},
+        {"Opteron_SSE3", SSE4A}, {"Barcelona", SSE4A}, {"Bobcat", SSE4A}, {"Bulldozer", FMA4}, {"Piledriver", FMA4},
+        {"Steamroller", FMA4}, {"Excavator", FMA4},
     };
-    for (size_t i = 0; core && i < sizeof levels / sizeof levels[0]; i++)
-        if (strcasecmp(core, levels[i].name) == 0) return levels[i].level;
-    return 0;
+    int needs = -1;
+    for (size_t i = 0; core && i < sizeof cores / sizeof cores[0]; i++)
+        if (strcasecmp(core, cores[i].name) == 0) needs = cores[i].needs;
+    if (needs < 0) return -1;
+    const uint32_t ecx1 = cpu->leaf1_ecx, ebx7 = cpu->leaf7_ebx;
+    const int ymm = (ecx1 & ECX1_OSXSAVE) && (cpu->xcr0 & XCR0_YMM) == XCR0_YMM;
+    const int avx = ymm && (ecx1 & ECX1_AVX);
+    const int avx2 = avx && (ebx7 & EBX7_AVX2) && (ecx1 & ECX1_FMA);
+    const int avx512 = avx2 && (ebx7 & EBX7_AVX512) == EBX7_AVX512 && (cpu->xcr0 & XCR0_ZMM) == XCR0_ZMM;
+    const int bf16 = avx512 && (cpu->leaf7_1_eax & (1u << 5));
+    const int amx = bf16 && (cpu->leaf7_edx & EDX7_AMX_FP16) == EDX7_AMX_FP16 && (cpu->xcr0 & XCR0_AMX) == XCR0_AMX;
+    switch (needs) {
+    case SSE3: return (ecx1 & ECX1_SSE3) != 0;
+    case SSE42: return (ecx1 & ECX1_SSE_ALL) == ECX1_SSE_ALL;
+    case AVX: return avx;
+    case AVX2: return avx2;
+    case AVX512: return avx512;
+    case AVX512_BF16: return bf16;
+    case AVX512_AMX: return amx;
+    case SSE4A: return (ecx1 & ECX1_SSE3) && (cpu->ext1_ecx & (1u << 6));
+    default: return avx && (cpu->ext1_ecx & (1u << 16)); /* FMA4 */
+    }
 }

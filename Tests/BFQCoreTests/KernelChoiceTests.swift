@@ -81,14 +81,41 @@ final class KernelChoiceTests: XCTestCase {
         XCTAssertNil(choice(bfq_cpu_identity()).core, "no CPUID (not x86-64): OpenBLAS decides")
     }
 
-    func testCoreTypesAreRankedByTheInstructionsTheirKernelsNeed() {
-        let names = ["SkylakeX", "cooperlake", "SapphireRapids", "HASWELL", "Zen", "Sandybridge", "Nehalem", "Prescott"]
-        XCTAssertEqual(names.map { name in bfq_openblas_core_level(name) }, [4, 4, 4, 3, 3, 2, 1, 1])
-        XCTAssertEqual(bfq_openblas_core_level("NoSuchCore"), 0)
-        XCTAssertEqual(bfq_openblas_core_level(nil), 0)
-        // Every choice ranks, so the loader can refuse an environment's core type above it.
-        for core in ["SkylakeX", "Haswell", "Sandybridge", "Nehalem", "Prescott"] {
-            XCTAssertGreaterThan(bfq_openblas_core_level(core), 0, core)
+    private func runs(_ cpu: bfq_cpu_identity, _ core: String?) -> Int32 {
+        var cpu = cpu
+        return bfq_cpu_runs_core(&cpu, core)
+    }
+
+    func testEachCoreTypeNeedsTheInstructionsItsKernelsUse() {
+        let avx2Host = identity("AuthenticAMD", leaf1: baseline | fma | osxsave | avx, leaf7: avx2, xcr0: ymmState)
+        let names = ["Prescott", "Core2", "nehalem", "Sandybridge", "HASWELL", "Zen", "SkylakeX", "Cooperlake",
+                     "SapphireRapids", "Piledriver", "Excavator"]
+        XCTAssertEqual(names.map { runs(avx2Host, $0) }, [1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0])
+        XCTAssertEqual(runs(avx2Host, "NoSuchCore"), -1, "names bfq does not know are left to OpenBLAS")
+        XCTAssertEqual(runs(avx2Host, nil), -1)
+        var zen = avx2Host
+        zen.ext1_ecx = 1 << 6  // SSE4a: AMD's Barcelona-era kernels run, its FMA4 ones (Bulldozer family) do not
+        XCTAssertEqual(runs(zen, "Barcelona"), 1)
+        XCTAssertEqual(runs(zen, "Bulldozer"), 0)
+        XCTAssertEqual(runs(avx2Host, "Barcelona"), 0)
+        var piledriver = identity("AuthenticAMD", leaf1: baseline | fma | osxsave | avx, xcr0: ymmState)
+        piledriver.ext1_ecx = (1 << 6) | (1 << 16)
+        XCTAssertEqual(runs(piledriver, "Piledriver"), 1)
+        XCTAssertEqual(runs(piledriver, "Haswell"), 0, "no AVX2")
+        // AVX-512 hosts: BF16 for Cooperlake's kernels, AMX and FP16 (with their state saved) for Sapphire Rapids'.
+        let skylake = identity("GenuineIntel", leaf1: baseline | fma | osxsave | avx,
+                               leaf7: avx2 | avx512f | avx512dq | avx512cd | avx512bw | avx512vl, xcr0: zmmState)
+        XCTAssertEqual(["SkylakeX", "Cooperlake", "SapphireRapids"].map { runs(skylake, $0) }, [1, 0, 0])
+        var sapphire = identity("GenuineIntel", leaf1: baseline | fma | osxsave | avx,
+                                leaf7: avx2 | avx512f | avx512dq | avx512cd | avx512bw | avx512vl,
+                                leaf7edx: amx | (1 << 23), xcr0: zmmState | amxState)
+        sapphire.leaf7_1_eax = 1 << 5
+        XCTAssertEqual(["SkylakeX", "Cooperlake", "SapphireRapids"].map { runs(sapphire, $0) }, [1, 1, 1])
+        sapphire.xcr0 = zmmState  // AMX state not enabled by the system
+        XCTAssertEqual(runs(sapphire, "SapphireRapids"), 0)
+        // Every core type bfq chooses is one the CPU it was chosen for runs.
+        for cpu in [avx2Host, skylake, sapphire, piledriver] {
+            XCTAssertEqual(runs(cpu, choice(cpu).core), 1)
         }
     }
 

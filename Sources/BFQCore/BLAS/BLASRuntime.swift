@@ -68,7 +68,9 @@ public struct BLASRuntime: Sendable {
     static let wideKernels: Set<String> = ["Haswell", "Zen", "SkylakeX", "Cooperlake", "SapphireRapids"]
 
     /// True when OpenBLAS runs kernels narrower than AVX2 and FMA on an x86-64 CPU: products are several times slower.
-    public var isNarrow: Bool { suggested != nil && !Self.wideKernels.contains(kernels) }
+    public var isNarrow: Bool {
+        suggested != nil && !Self.wideKernels.contains { $0.caseInsensitiveCompare(kernels) == .orderedSame }
+    }
 
     /// One line for `bfq --version`: library, kernels, and who chose them.
     public var summary: String {
@@ -81,6 +83,8 @@ public struct BLASRuntime: Sendable {
             let known = environment.caseInsensitiveCompare(kernels) == .orderedSame ? "" : ", which this OpenBLAS does not know"
             why = "from OPENBLAS_CORETYPE=\(environment) in the environment\(known)"
                 + (suggested.map { "; the CPU's features (\(features)) allow \($0)" } ?? "")
+        } else if chosenByBFQ, let suggested, suggested.caseInsensitiveCompare(kernels) != .orderedSame {
+            why = "built into this OpenBLAS, which ignores OPENBLAS_CORETYPE (the CPU's features (\(features)) allow \(suggested))"
         } else if chosenByBFQ {
             why = "chosen by bfq from the CPU's features (\(features))"
         } else {

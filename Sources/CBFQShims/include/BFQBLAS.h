@@ -16,7 +16,9 @@ typedef struct bfq_cpu_identity {
     uint32_t leaf1_ecx;  /// CPUID leaf 1: SSE3, SSSE3, FMA, SSE4.1/4.2, OSXSAVE, AVX
     uint32_t leaf7_ebx;  /// CPUID leaf 7 subleaf 0: AVX2, AVX-512 F/DQ/CD/BW/VL
     uint32_t leaf7_ecx;  /// CPUID leaf 7 subleaf 0: AVX-512 VNNI
-    uint32_t leaf7_edx;  /// CPUID leaf 7 subleaf 0: AMX
+    uint32_t leaf7_edx;  /// CPUID leaf 7 subleaf 0: AMX, AVX-512 FP16
+    uint32_t leaf7_1_eax; /// CPUID leaf 7 subleaf 1: AVX-512 BF16
+    uint32_t ext1_ecx;   /// CPUID leaf 0x80000001: SSE4a, FMA4 (AMD)
     uint64_t xcr0;       /// register state the operating system saves (XGETBV 0), 0 without OSXSAVE
 } bfq_cpu_identity;
 
@@ -29,10 +31,12 @@ int bfq_read_cpu_identity(bfq_cpu_identity *cpu);
 /// on, e.g. "AVX2, FMA; no AVX-512".
 const char *bfq_openblas_core_for(const bfq_cpu_identity *cpu, char *features, size_t capacity);
 
-/// The instruction set an OpenBLAS core type's kernels need, as a level: 4 AVX-512 (SkylakeX, Cooperlake,
-/// SapphireRapids), 3 AVX2 and FMA (Haswell, Zen), 2 AVX (Sandybridge), 1 SSE (Nehalem, Prescott), 0 for names bfq
-/// does not rank (case is ignored). A CPU runs the kernels of levels up to that of `bfq_openblas_core_for`'s choice.
-int bfq_openblas_core_level(const char *core);
+/// Whether the CPU has the instructions an OpenBLAS x86-64 core type's kernels use (name case ignored): 1 yes, 0 no,
+/// -1 for a name bfq does not know (OpenBLAS 0.3.21 falls back to its own choice on names it does not know either).
+/// SSE3 for Katmai .. Banias, SSE4.2 for Atom .. Nehalem, AVX (Sandybridge), AVX2 and FMA (Haswell, Zen), AVX-512
+/// (SkylakeX), with BF16 (Cooperlake), with AMX and FP16 (SapphireRapids), SSE4a (Opteron .. Bobcat), FMA4
+/// (Bulldozer .. Excavator), each with the register state the system saves.
+int bfq_cpu_runs_core(const bfq_cpu_identity *cpu, const char *core);
 
 /// What loading OpenBLAS did. Strings are empty when they do not apply.
 typedef struct bfq_blas_state {
