@@ -1,6 +1,7 @@
 import CBFQShims
 import Foundation
 import XCTest
+import BFQTestSupport
 @testable import BFQCore
 
 /// The OpenBLAS kernel set chosen from CPUID and XCR0 values alone, on CPUs OpenBLAS 0.3.21 recognises and on ones it
@@ -121,19 +122,12 @@ final class KernelChoiceTests: XCTestCase {
 
     func testThisCPUsChoiceFollowsTheFlagsLinuxReports() throws {
         var cpu = bfq_cpu_identity()
-        guard bfq_read_cpu_identity(&cpu) != 0 else { throw XCTSkip("not an x86-64 CPU") }
-        let text = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
-        let flagsLine = try XCTUnwrap(text.split(separator: "\n").first { $0.hasPrefix("flags") })
-        let flags = Set(flagsLine.split(separator: ":")[1].split(separator: " ").map(String.init))
-        // Linux lists AVX, AVX2, FMA and AVX-512 only when the kernel enables their register state.
-        let expected = ["avx512f", "avx512dq", "avx512cd", "avx512bw", "avx512vl", "avx2", "fma"].allSatisfy(flags.contains)
-            ? "SkylakeX" : ["avx2", "fma"].allSatisfy(flags.contains) ? "Haswell"
-            : flags.contains("avx") ? "Sandybridge" : flags.contains("sse4_2") ? "Nehalem" : "Prescott"
+        guard bfq_read_cpu_identity(&cpu) != 0, let expected = try LinuxCPUFlags.openBLASCore() else {
+            throw XCTSkip("not an x86-64 CPU")
+        }
         XCTAssertEqual(choice(cpu).core, expected)
         let brand = withUnsafeBytes(of: cpu.brand) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        let model = text.split(separator: "\n").first { $0.hasPrefix("model name") }?.split(separator: ":", maxSplits: 1)[1]
-            .trimmingCharacters(in: .whitespaces)
-        if let model { XCTAssertEqual(brand, model) }
+        if let model = try LinuxCPUFlags.modelName() { XCTAssertEqual(brand, model) }
     }
 
     func testTheRuntimeRunsTheChosenKernelsUnlessTheEnvironmentSaysOtherwise() throws {

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import BFQTestSupport
 @testable import BFQCore
 
 /// Which BLAS kernels bfq runs, as `bfq --version` reports them, and the environment's say in it.
@@ -14,15 +15,8 @@ final class BLASCommandTests: XCTestCase {
         return try XCTUnwrap(lines.first { $0.hasPrefix("BLAS: OpenBLAS ") }, run.stdout)
     }
 
-    /// The kernel set this CPU's features allow, from the flags Linux reports (nil off x86-64).
-    private func expectedKernels() throws -> String? {
-        let text = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
-        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return nil }
-        let flags = Set(line.split(separator: ":")[1].split(separator: " ").map(String.init))
-        if ["avx512f", "avx512dq", "avx512cd", "avx512bw", "avx512vl", "avx2", "fma"].allSatisfy(flags.contains) { return "SkylakeX" }
-        if ["avx2", "fma"].allSatisfy(flags.contains) { return "Haswell" }
-        return flags.contains("avx") ? "Sandybridge" : flags.contains("sse4_2") ? "Nehalem" : "Prescott"
-    }
+    /// The kernel set this CPU's features allow (nil off x86-64).
+    private func expectedKernels() throws -> String? { try LinuxCPUFlags.openBLASCore() }
 
     func testVersionNamesTheKernelsBFQChoseFromTheCPUsFeatures() throws {
         let run = try BFQProcess.run(["--version"], unsetting: ["OPENBLAS_CORETYPE"])
