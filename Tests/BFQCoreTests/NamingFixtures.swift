@@ -7,7 +7,8 @@ enum NamingFixtures {
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("testdata/unet")
 
-    static func url(_ name: String) -> URL { directory.appendingPathComponent(name) }
+    /// A file in testdata/unet, or elsewhere in testdata when `name` starts with "../" (e.g. "../sdxl/...").
+    static func url(_ name: String) -> URL { directory.appendingPathComponent(name).standardizedFileURL }
 
     static func lines(_ name: String) throws -> [String] {
         try String(contentsOf: url(name), encoding: .utf8).split(separator: "\n").map(String.init)

@@ -114,7 +114,7 @@ final class NamingTests: XCTestCase {
         let diffusers = try UNetNaming.rename(ldm, to: .diffusers)
         let badLDM = [
             "model.diffusion_model.input_blocks.1.0.in_layers.1.weight",
-            "model.diffusion_model.label_emb.0.0.weight",
+            "model.diffusion_model.label_emb.0.1.weight",
             "model.diffusion_model.output_blocks.3.2.norm.weight",
             "model.diffusion_model.input_blocks.1.2.weight",
             "model.diffusion_model.out.1.weight",
@@ -131,7 +131,8 @@ final class NamingTests: XCTestCase {
         }
         let badDiffusers = [
             "down_blocks.0.resnets.0.foo.weight", "down_blocks.0.downsamplers.1.conv.weight",
-            "add_embedding.linear_1.weight", "mid_block.resnets.x.conv1.weight", "time_embedding.linear_3.weight",
+            "add_embedding.linear_3.weight", "class_embedding.linear_1.weight", "time_embedding.cond_proj.weight",
+            "mid_block.resnets.x.conv1.weight", "time_embedding.linear_3.weight",
             "unet.something.weight", "up_blocks.01.resnets.0.conv1.weight",
         ]
         for bad in badDiffusers {

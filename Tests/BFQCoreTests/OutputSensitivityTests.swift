@@ -42,7 +42,7 @@ final class OutputSensitivityTests: XCTestCase {
         let unet = try LoadedUNet.open(path("tiny_unet.ldm.safetensors"))
         let sensitivity = try OutputSensitivity(unet, calibration: calibration)
         var generator = SeededGenerator(seed: calibration.seed)
-        let inputs = try EvaluationConditioning(calibration, width: 32, channels: 4, generator: &generator)
+        let inputs = try EvaluationConditioning(calibration, config: unet.model.config, generator: &generator)
         // conv_in reads the latents (the same at every timestep); attn2's to_k reads the encoder states.
         let plane = 64
         for c in 0 ..< 4 {

@@ -21,7 +21,9 @@ final class UNetConfigTests: XCTestCase {
         let sd2 = try UNetConfig.load(TestFiles.path("unet/forward/tiny_sd2.config.json"))
         XCTAssertTrue(sd2.linearProjection)
         XCTAssertEqual(sd2.layersPerBlock, 1)
-        XCTAssertEqual(sd2.transformerLayers, [2, 2, 2, 2])
+        XCTAssertEqual(sd2.downTransformerLayers, [[2], [2], [2], [2]])
+        XCTAssertEqual(sd2.upTransformerLayers, [[2, 2], [2, 2], [2, 2], [2, 2]])
+        XCTAssertEqual(sd2.midTransformerLayers, 2)
     }
 
     func testSD15AndSD2AreInferredFromTheirWeights() throws {

@@ -48,6 +48,7 @@ public struct ConversionPlan: TensorByteSource {
         var names = selected.map(\.name)
         if let scheme = options.names {
             guard UNetNaming.detect(names) != nil else { throw CheckpointError.noUNetToRename(path: checkpoint.file.path) }
+            try UNetConfig.checkConsistency(names: names, shapes: selected.map(\.shape), path: checkpoint.file.path)
             names = try UNetNaming.rename(names, to: scheme)
         }
         var seen = Set<String>()

@@ -10,8 +10,7 @@ struct CalibrationBatch {
         try calibration.validate(imagesPerSample: 16, option: "--calibration-size")
         let config = unet.model.config
         var generator = SeededGenerator(seed: calibration.seed)
-        let conditioning = try EvaluationConditioning(calibration, width: config.crossAttentionDim,
-                                                      channels: config.inChannels, generator: &generator)
+        let conditioning = try EvaluationConditioning(calibration, config: config, generator: &generator)
         let timesteps = try NoiseEvaluation.timesteps(calibration.timesteps, caches: [unet.weights],
                                                       option: "--calibration-timesteps")
         samples = conditioning.samples
@@ -20,16 +19,22 @@ struct CalibrationBatch {
             throw UNetError.invalidEvaluation("the calibration batch (\(timesteps.count) timesteps x \(samples) samples of "
                 + "\(calibration.height)x\(calibration.width)) exceeds \(UNetInput.maximumPositions) latent positions")
         }
-        var sample: [Float] = [], encoder: [Float] = [], steps: [Float] = []
+        var sample: [Float] = [], encoder: [Float] = [], steps: [Float] = [], text: [Float] = [], ids: [Float] = []
         for timestep in timesteps {
             let batch = conditioning.input(timestep: timestep, channels: config.inChannels, height: calibration.height,
                                            width: calibration.width)
             sample += batch.sample.prefix(batch.sample.count / 2)
             encoder += batch.encoder.suffix(batch.encoder.count / 2)
+            text += batch.textEmbeds.suffix(batch.textEmbeds.count / 2)
+            ids += batch.timeIds.suffix(batch.timeIds.count / 2)
             steps += repeatElement(Float(timestep), count: samples)
         }
-        input = UNetInput(sample: sample, batch: steps.count, channels: config.inChannels, height: calibration.height,
+        var input = UNetInput(sample: sample, batch: steps.count, channels: config.inChannels, height: calibration.height,
                           width: calibration.width, timesteps: steps, encoder: encoder, tokens: conditioning.tokens,
                           encoderWidth: conditioning.width, source: "calibration input")
+        if conditioning.textWidth > 0 {
+            input.condition(textEmbeds: text, textWidth: conditioning.textWidth, timeIds: ids, timeIdCount: conditioning.timeIdCount)
+        }
+        self.input = input
     }
 }

@@ -7,15 +7,17 @@
 public enum NoiseEvaluation {
     public static func run(reference: LoadedUNet, candidate: LoadedUNet, options: EvaluationOptions) throws -> EvaluationReport {
         let (a, b) = (reference.model.config, candidate.model.config)
-        guard a.inChannels == b.inChannels, a.outChannels == b.outChannels, a.crossAttentionDim == b.crossAttentionDim else {
+        guard a.inChannels == b.inChannels, a.outChannels == b.outChannels, a.crossAttentionDim == b.crossAttentionDim,
+              a.textTime == b.textTime else {
+            func added(_ c: UNetConfig) -> String { c.textTime.map { ", added conditioning \($0.inputWidth)" } ?? "" }
             throw UNetError.invalidEvaluation("the models differ in their inputs or outputs: \(a.inChannels) -> \(a.outChannels) "
-                + "channels, cross-attention \(a.crossAttentionDim) vs \(b.inChannels) -> \(b.outChannels), \(b.crossAttentionDim)")
+                + "channels, cross-attention \(a.crossAttentionDim)\(added(a)) vs \(b.inChannels) -> \(b.outChannels), "
+                + "\(b.crossAttentionDim)\(added(b))")
         }
         try options.validate()
         let timesteps = try self.timesteps(options.timesteps, caches: [reference.weights, candidate.weights])
         var generator = SeededGenerator(seed: options.seed)
-        let conditioning = try EvaluationConditioning(options, width: a.crossAttentionDim, channels: a.inChannels,
-                                                      generator: &generator)
+        let conditioning = try EvaluationConditioning(options, config: a, generator: &generator)
         let n = conditioning.samples, plane = a.outChannels * options.height * options.width
         var rows: [EvaluationReport.Row] = []
         for timestep in timesteps {

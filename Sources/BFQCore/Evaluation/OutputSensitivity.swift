@@ -62,7 +62,8 @@ public final class OutputSensitivity {
         if let unread = weights.unreadTensors().first { throw UNetError.unreadTensor(path: weights.path, name: unread) }
         self.states = states
         stageSeconds = seconds
-        context = UNetContext(weights: weights, encoder: observed.encoder, timesteps: observed.timesteps)
+        context = UNetContext(weights: weights, encoder: observed.encoder, timesteps: observed.timesteps,
+                              addedConditioning: observed.addedConditioning)
         signal = state.hidden.values.reduce(0.0) { $0 + Double($1) * Double($1) }
         var moments: [String: [Float]] = [:]
         for (module, channelSums) in sums { moments[module] = channelSums.map { Float($0 / Double(max(counts[module]!, 1))) } }
@@ -112,7 +113,8 @@ public final class OutputSensitivity {
         let time = parts[0].state.time == nil ? nil : FeatureMap.stacking(parts.map { ($0.state.time!, $0.images) })
         var state = UNetState(hidden: .stacking(parts.map { ($0.state.hidden, $0.images) }), skips: skips, time: time)
         let stacked = UNetContext(weights: weights, encoder: .stacking(parts.map { (context.encoder, $0.images) }),
-                                  timesteps: parts.flatMap { $0.images.map { context.timesteps[$0] } })
+                                  timesteps: parts.flatMap { $0.images.map { context.timesteps[$0] } },
+                                  addedConditioning: context.addedConditioning.map { added in .stacking(parts.map { (added, $0.images) }) })
         try model.run(&state, stages: stage + 1 ..< model.stages.count, stacked)
         let reference = FeatureMap.stacking(parts.map { (states[states.count - 1].hidden, $0.images) })
         let distances = state.hidden.squaredDistances(to: reference)
@@ -125,7 +127,8 @@ public final class OutputSensitivity {
 
     private func context(replacing layers: [String: [Float]]) -> UNetContext {
         let replaced = ReplacedWeights(base: weights, values: Dictionary(uniqueKeysWithValues: layers.map { ($0.key + ".weight", $0.value) }))
-        return UNetContext(weights: replaced, encoder: context.encoder, timesteps: context.timesteps)
+        return UNetContext(weights: replaced, encoder: context.encoder, timesteps: context.timesteps,
+                           addedConditioning: context.addedConditioning)
     }
 
     /// `values` rounded to f16 and back: what a raw f16 layer decodes to.

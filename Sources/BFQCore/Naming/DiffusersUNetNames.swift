@@ -27,6 +27,7 @@ enum DiffusersUNetNames {
             switch parts.count > 1 ? parts[1] : "" {
             case "linear_1": return UNetAddress(module: .timeEmbedding(linear: 1), suffix: try rest(2))
             case "linear_2": return UNetAddress(module: .timeEmbedding(linear: 2), suffix: try rest(2))
+            case "cond_proj": throw fail("time_embedding.cond_proj (an LCM guidance embedding) has no ldm name and bfq does not run it")
             default: throw fail("unknown time_embedding part")
             }
         case "down_blocks", "up_blocks":
@@ -40,8 +41,14 @@ enum DiffusersUNetNames {
         case "mid_block":
             let (layer, suffix) = try self.layer(parts, at: 1, sampler: nil, fail: fail)
             return UNetAddress(module: .mid(layer), suffix: suffix)
-        case "class_embedding", "add_embedding", "add_time_proj", "encoder_hid_proj":
-            throw fail("\(parts[0]) is not part of an SD 1.x/2.x UNet")
+        case "add_embedding":
+            switch parts.count > 1 ? parts[1] : "" {
+            case "linear_1": return UNetAddress(module: .addEmbedding(linear: 1), suffix: try rest(2))
+            case "linear_2": return UNetAddress(module: .addEmbedding(linear: 2), suffix: try rest(2))
+            default: throw fail("unknown add_embedding part (SDXL's text_time embedding has linear_1 and linear_2)")
+            }
+        case "class_embedding", "add_time_proj", "encoder_hid_proj":
+            throw fail("\(parts[0]) is not part of an SD 1.x/2.x or SDXL-family UNet")
         default:
             throw fail("unknown UNet module '\(parts[0])'")
         }
@@ -76,6 +83,7 @@ enum DiffusersUNetNames {
         case .convNormOut: head = "conv_norm_out"
         case .convOut: head = "conv_out"
         case let .timeEmbedding(linear): head = "time_embedding.linear_\(linear)"
+        case let .addEmbedding(linear): head = "add_embedding.linear_\(linear)"
         case let .down(block, layer): head = "down_blocks.\(block)." + part(layer, sampler: "downsamplers")
         case let .up(block, layer): head = "up_blocks.\(block)." + part(layer, sampler: "upsamplers")
         case let .mid(layer): head = "mid_block." + part(layer, sampler: "samplers")

@@ -1,5 +1,6 @@
-/// Reads and writes UNet tensor names in the original ldm spelling (`input_blocks.1.0.in_layers.2.weight`),
-/// without the `model.diffusion_model.` prefix.
+/// Reads and writes UNet tensor names in the original ldm/sgm spelling (`input_blocks.1.0.in_layers.2.weight`),
+/// without the `model.diffusion_model.` prefix: SD 1.x/2.x and the SDXL family (any number of levels, attention
+/// and transformer depth per level, SDXL's `label_emb`).
 ///
 /// ldm numbers the modules of the down path (`input_blocks`), the middle and the up path (`output_blocks`)
 /// consecutively, so which block a number belongs to follows from the structure: reading the numbers in
@@ -128,8 +129,12 @@ struct LDMUNetNames {
             default:
                 throw fail("unexpected module \(parts[2]) in output block \(number)")
             }
-        case ("label_emb", _):
-            throw fail("label_emb (class or addition embedding) is not part of an SD 1.x/2.x UNet")
+        case ("label_emb", 0):
+            // SDXL's added conditioning MLP: label_emb.0.0 and label_emb.0.2 (a Sequential inside a Sequential).
+            guard parts.count > 3, let linear = UNetNameParsing.index(parts[2]), linear == 0 || linear == 2 else {
+                throw fail("expected label_emb.0.0 or label_emb.0.2")
+            }
+            return UNetAddress(module: .addEmbedding(linear: linear == 0 ? 1 : 2), suffix: try rest(3))
         default:
             throw fail("unknown UNet module '\(parts[0]).\(parts[1])'")
         }
@@ -149,6 +154,7 @@ struct LDMUNetNames {
         switch address.module {
         case .convIn: return "input_blocks.0.0." + suffix
         case let .timeEmbedding(linear): return "time_embed.\(linear == 1 ? 0 : 2)." + suffix
+        case let .addEmbedding(linear): return "label_emb.0.\(linear == 1 ? 0 : 2)." + suffix
         case .convNormOut: return "out.0." + suffix
         case .convOut: return "out.2." + suffix
         case let .down(block, layer):

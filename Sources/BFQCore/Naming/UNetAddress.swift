@@ -7,6 +7,8 @@ struct UNetAddress: Hashable, Sendable {
         case convIn
         /// `time_embedding.linear_1` / `linear_2` (ldm `time_embed.0` / `time_embed.2`).
         case timeEmbedding(linear: Int)
+        /// SDXL's `add_embedding.linear_1` / `linear_2` (ldm `label_emb.0.0` / `label_emb.0.2`).
+        case addEmbedding(linear: Int)
         case convNormOut
         case convOut
         case down(block: Int, Layer)

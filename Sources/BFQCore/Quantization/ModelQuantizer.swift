@@ -40,6 +40,7 @@ public final class ModelQuantizer {
         let layers = layout.tensors.filter { $0.role == .allocated || ($0.role == .time && $0.isMatrix) }.compactMap(\.layer)
         givenPlan = try options.plan.map { try QuantizationPlan.builtIn($0, layers: layers) ?? QuantizationPlan.load($0) }
         cacheTimesteps = options.cacheTimesteps ?? givenPlan?.cacheTimesteps
+        if cacheTimesteps != nil { try TimeFeatureCache.refuseAddedConditioning(checkpoint.tensors.map(\.name)) }
         // The cache computes SD's time embedding (flip_sin_to_cos, shift 0); a config saying otherwise cannot be cached.
         if cacheTimesteps != nil, let path = LoadedUNet.configPath(for: checkpoint.file.path, given: options.unetConfig) {
             let config = try UNetConfig.load(path)

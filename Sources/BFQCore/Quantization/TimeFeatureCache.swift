@@ -29,9 +29,10 @@ public struct TimeFeatureCache: Sendable {
     /// `model.diffusion_model.` / `unet.`, in a UNet-only file or a full SD checkpoint) at `timesteps`.
     /// - Throws: `TimeFeatureCacheError` for timesteps that are empty, unsorted or outside 0...999, a file without a
     ///   UNet, a missing tensor, a wrong shape or dtype, or non-finite results; `UNetNamingError` for UNet names
-    ///   that do not map.
+    ///   that do not map; `.addedConditioning` for an SDXL-family UNet.
     public static func compute(from checkpoint: Checkpoint, timesteps: [Int]) throws -> TimeFeatureCache {
         try TimestepSchedule.validate(timesteps)
+        try refuseAddedConditioning(checkpoint.tensors.map(\.name))
         let modules = try TimeModules(checkpoint.tensors)
         let total = modules.projections.reduce(0) { $0 + $1.width }
         guard total <= 1 << 30, timesteps.count * total * 2 <= 1 << 32 else {
@@ -59,6 +60,17 @@ public struct TimeFeatureCache: Sendable {
         return TimeFeatureCache(timesteps: timesteps, layers: modules.projections.map { ($0.module, $0.width) },
                                 values: values, replacedTensorNames: modules.replacedTensorNames,
                                 replacedWeights: modules.replacedWeights)
+    }
+
+    /// Throws `.addedConditioning` naming the first tensor of an SDXL-family UNet's added-conditioning MLP
+    /// (`label_emb.*` in ldm names, `add_embedding.*` in diffusers names) among `names`.
+    public static func refuseAddedConditioning(_ names: [String]) throws {
+        for group in UNetNaming.groups(names) {
+            let head = group.scheme == .ldm ? "label_emb." : "add_embedding."
+            if let index = group.indices.first(where: { names[$0].dropFirst(group.prefix.count).hasPrefix(head) }) {
+                throw TimeFeatureCacheError.addedConditioning(tensor: names[index])
+            }
+        }
     }
 
     /// diffusers' `get_timestep_embedding(t, width, flip_sin_to_cos, downscale_freq_shift: shift)`, [t][width]:

@@ -24,6 +24,9 @@ public enum TimeFeatureCacheError: Error, Equatable, CustomStringConvertible {
     case nonFiniteFeature(layer: String, timestep: Int)
     /// timesteps x total width exceeds what a features section may hold (spec/bfq.md section 6).
     case tooManyFeatures(timesteps: Int, width: Int)
+    /// An SDXL-family UNet (`tensor` is its added-conditioning MLP): its time features depend on each image's
+    /// text_embeds and time_ids, not on the timestep alone.
+    case addedConditioning(tensor: String)
 
     public var description: String {
         switch self {
@@ -54,6 +57,9 @@ public enum TimeFeatureCacheError: Error, Equatable, CustomStringConvertible {
             return "\(tensor): \(dtype.rawValue) is not a floating-point type"
         case let .nonFiniteFeature(layer, timestep):
             return "\(layer): time feature at timestep \(timestep) is not finite (NaN or Inf weights?)"
+        case let .addedConditioning(tensor):
+            return "time features cannot be cached for an SDXL-family UNet: \(tensor) adds text_embeds and time_ids to the time "
+                + "embedding, so every time_emb_proj input changes with the image, not only with the timestep"
         case let .tooManyFeatures(timesteps, width):
             return "\(timesteps) timesteps x \(width) time features exceed the 4 GiB section limit"
         }

@@ -71,6 +71,14 @@ public final class CheckpointUNetWeights: UNetWeightSource {
         return values
     }
 
+    /// Checks that the file's UNet tensors are exactly the ones `config` reads, before anything runs.
+    /// - Throws: `UNetError` naming the first tensor that does not fit, or the first missing one.
+    public func check(against config: UNetConfig) throws {
+        try config.checkTensors(unetNames, shapes: shapes, timeFeaturesCached: timeFeatures != nil, path: path) { name in
+            fileNames[name] ?? fileName(of: name)
+        }
+    }
+
     public func unreadTensors() -> [String] {
         let read = self.read.withLock { $0 }
         return unetNames.filter { !read.contains($0) }.map { fileNames[$0]! }

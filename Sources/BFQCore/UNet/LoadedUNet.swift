@@ -29,6 +29,7 @@ public struct LoadedUNet: Sendable {
             config = try UNetConfig.inferred(from: weights.shapes, path: path)
             source = "weights"
         }
+        try weights.check(against: config)
         return LoadedUNet(weights: weights, model: UNetModel(config: config), configSource: source)
     }
 

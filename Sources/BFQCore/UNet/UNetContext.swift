@@ -6,13 +6,17 @@ final class UNetContext {
     let encoder: FeatureMap
     /// One timestep per image.
     let timesteps: [Float]
+    /// SDXL's add_embedding input [P + K x time width][batch], or nil.
+    let addedConditioning: FeatureMap?
     /// Called with a layer's module name, its input and its stride before the layer reads its weights.
     let observer: UNetModel.Observer?
 
-    init(weights: UNetWeightSource, encoder: FeatureMap, timesteps: [Float], observer: UNetModel.Observer? = nil) {
+    init(weights: UNetWeightSource, encoder: FeatureMap, timesteps: [Float], addedConditioning: FeatureMap? = nil,
+         observer: UNetModel.Observer? = nil) {
         self.weights = weights
         self.encoder = encoder
         self.timesteps = timesteps
+        self.addedConditioning = addedConditioning
         self.observer = observer
     }
 

@@ -1,5 +1,6 @@
-/// One batch of UNet inputs: latents [batch][channels][height][width], one timestep per image, and encoder hidden
-/// states [batch][tokens][width], all f32.
+/// One batch of UNet inputs: latents [batch][channels][height][width], one timestep per image, encoder hidden
+/// states [batch][tokens][width], and for SDXL-family UNets the pooled text embedding [batch][textWidth] and the
+/// micro-conditioning ids [batch][timeIdCount], all f32.
 public struct UNetInput: Sendable {
     public var sample: [Float]
     public var batch: Int
@@ -10,6 +11,12 @@ public struct UNetInput: Sendable {
     public var encoder: [Float]
     public var tokens: Int
     public var encoderWidth: Int
+    /// SDXL's `text_embeds` [batch][textWidth], or empty.
+    public var textEmbeds: [Float] = []
+    public var textWidth = 0
+    /// SDXL's `time_ids` [batch][timeIdCount], or empty.
+    public var timeIds: [Float] = []
+    public var timeIdCount = 0
     /// Where the input came from, for messages.
     public var source: String
 
@@ -39,6 +46,16 @@ public struct UNetInput: Sendable {
     public static let maximumEncoderValues = 1 << 26
     /// Latent channels a file may declare (SD uses 4, inpainting 9).
     public static let maximumChannels = 64
+    /// Width of `text_embeds` or `time_ids` a file may declare (SDXL: 1280 and 6).
+    public static let maximumAddedWidth = 1 << 16
+
+    /// Attaches SDXL's added conditioning: `textEmbeds` [batch][textWidth] and `timeIds` [batch][timeIdCount].
+    public mutating func condition(textEmbeds: [Float], textWidth: Int, timeIds: [Float], timeIdCount: Int) {
+        self.textEmbeds = textEmbeds
+        self.textWidth = textWidth
+        self.timeIds = timeIds
+        self.timeIdCount = timeIdCount
+    }
 
     static let positionLimits = "at most \(maximumImagePositions) latent positions per image (128x128) and \(maximumPositions) over the batch"
 
@@ -60,6 +77,35 @@ public struct UNetInput: Sendable {
                            "[\(encoder.count / max(1, tokens * encoderWidth)), \(tokens), \(encoderWidth)]")
         }
         guard timesteps.count == batch else { throw mismatch("timestep", "\(batch) values", "\(timesteps.count)") }
+        guard let textTime = config.textTime else {
+            if !textEmbeds.isEmpty || !timeIds.isEmpty {
+                throw mismatch(textEmbeds.isEmpty ? "time_ids" : "text_embeds", "none (the UNet has no added conditioning)",
+                               "[\(batch), \(textEmbeds.isEmpty ? timeIdCount : textWidth)]")
+            }
+            return
+        }
+        let expected = "text_embeds [\(batch), P] and time_ids [\(batch), K] with P + K x \(textTime.timeWidth) = \(textTime.inputWidth)"
+        guard !textEmbeds.isEmpty else { throw mismatch("text_embeds", expected + " (an SDXL-family UNet)", "none") }
+        guard !timeIds.isEmpty else { throw mismatch("time_ids", expected + " (an SDXL-family UNet)", "none") }
+        guard textEmbeds.count == batch * textWidth else { throw mismatch("text_embeds", "\(batch) rows", "\(textEmbeds.count / max(1, textWidth))") }
+        guard timeIds.count == batch * timeIdCount else { throw mismatch("time_ids", "\(batch) rows", "\(timeIds.count / max(1, timeIdCount))") }
+        guard textTime.textWidth(timeIds: timeIdCount) == textWidth else {
+            let width = textTime.textWidth(timeIds: timeIdCount).map { "text_embeds [\(batch), \($0)] for \(timeIdCount) time ids" }
+            throw mismatch("text_embeds", width.map { $0 + " (" + expected + ")" } ?? expected, "[\(batch), \(textWidth)]")
+        }
+    }
+
+    /// The add_embedding input [P + K x timeWidth][batch]: `text_embeds`, then each time id's sinusoids.
+    func addedConditioning(_ textTime: TextTimeConditioning, flipSinToCos: Bool, shift: Float) -> FeatureMap {
+        let ids = TimeFeatureCache.sinusoids(timeIds, width: textTime.timeWidth, flipSinToCos: flipSinToCos, shift: shift)
+        let width = textWidth + timeIdCount * textTime.timeWidth
+        var values = [Float](repeating: 0, count: width * batch)
+        for b in 0 ..< batch {
+            for c in 0 ..< textWidth { values[c * batch + b] = textEmbeds[b * textWidth + c] }
+            let row = b * timeIdCount * textTime.timeWidth
+            for c in 0 ..< timeIdCount * textTime.timeWidth { values[(textWidth + c) * batch + b] = ids[row + c] }
+        }
+        return FeatureMap(channels: width, batch: batch, height: 1, width: 1, values: values)
     }
 
     /// Reads `sample`, `timestep` and `encoder_hidden_states` from a checkpoint file (safetensors, .ckpt, .bfq):
@@ -101,6 +147,13 @@ public struct UNetInput: Sendable {
                                + "\(maximumEncoderValues) values", "\(shape)")
             }
         }
+        for name in ["text_embeds", "time_ids"] {
+            if let shape = declared(name), shape.count == 2 {
+                guard (1 ... maximumPositions).contains(shape[0]), (1 ... maximumAddedWidth).contains(shape[1]) else {
+                    throw mismatch(name, "[batch, 1 to \(maximumAddedWidth)]", "\(shape)")
+                }
+            }
+        }
         if let shape = declared("timestep"), shape.count <= 1 {
             guard shape.reduce(1, *) <= maximumPositions else { throw mismatch("timestep", "one value per image", "\(shape)") }
         }
@@ -114,9 +167,24 @@ public struct UNetInput: Sendable {
         guard times.count == batch || times.count == 1 else {
             throw mismatch("timestep", batch == 1 ? "1 value" : "1 or \(batch) values", "\(timeEntry.shape)")
         }
-        return UNetInput(sample: sample, batch: batch, channels: sampleEntry.shape[1], height: sampleEntry.shape[2],
-                         width: sampleEntry.shape[3], timesteps: times.count == batch ? times : Array(repeating: times[0], count: batch),
-                         encoder: encoder, tokens: encoderEntry.shape[1], encoderWidth: encoderEntry.shape[2], source: path)
+        var input = UNetInput(sample: sample, batch: batch, channels: sampleEntry.shape[1], height: sampleEntry.shape[2],
+                              width: sampleEntry.shape[3], timesteps: times.count == batch ? times : Array(repeating: times[0], count: batch),
+                              encoder: encoder, tokens: encoderEntry.shape[1], encoderWidth: encoderEntry.shape[2], source: path)
+        // SDXL's added conditioning, when present: both or neither, one row per image.
+        let present = ["text_embeds", "time_ids"].filter { declared($0) != nil }
+        if present.count == 1 {
+            let missing = present[0] == "text_embeds" ? "time_ids" : "text_embeds"
+            throw mismatch(missing, "a tensor (SDXL's added conditioning needs text_embeds and time_ids)", "none")
+        }
+        if present.count == 2 {
+            let (textEntry, text) = try tensor("text_embeds", rank: [2], floating: true)
+            let (idsEntry, ids) = try tensor("time_ids", rank: [2], floating: false)
+            for (name, entry) in [("text_embeds", textEntry), ("time_ids", idsEntry)] where entry.shape[0] != batch {
+                throw mismatch(name, "\(batch) rows, like sample", "\(entry.shape)")
+            }
+            input.condition(textEmbeds: text, textWidth: textEntry.shape[1], timeIds: ids, timeIdCount: idsEntry.shape[1])
+        }
+        return input
     }
 
     /// An integer tensor's values as f32 (timesteps up to 2^24 are exact).

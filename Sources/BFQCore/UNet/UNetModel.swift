@@ -70,7 +70,9 @@ public struct UNetModel: Sendable {
                 }
             }
         }
-        return UNetContext(weights: weights, encoder: encoder, timesteps: input.timesteps, observer: observer)
+        let added = config.textTime.map { input.addedConditioning($0, flipSinToCos: config.flipSinToCos, shift: config.frequencyShift) }
+        return UNetContext(weights: weights, encoder: encoder, timesteps: input.timesteps, addedConditioning: added,
+                           observer: observer)
     }
 }
 

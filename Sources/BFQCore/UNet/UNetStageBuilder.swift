@@ -24,7 +24,7 @@ struct UNetStageBuilder {
                 channels = outputs
                 if c.downAttention[block] {
                     addTransformer("down_blocks.\(block).attentions.\(layer)", channels: outputs, heads: c.heads[block],
-                                   layers: c.transformerLayers[block], push: true)
+                                   layers: c.downTransformerLayers[block][layer], push: true)
                 }
             }
             if block < n - 1 {
@@ -34,8 +34,10 @@ struct UNetStageBuilder {
             }
         }
         addResNet("mid_block.resnets.0", inputs: channels, outputs: channels, timeWidth: timeWidth)
-        addTransformer("mid_block.attentions.0", channels: channels, heads: c.midHeads, layers: c.midTransformerLayers)
-        addResNet("mid_block.resnets.1", inputs: channels, outputs: channels, timeWidth: timeWidth)
+        if c.midAttention {
+            addTransformer("mid_block.attentions.0", channels: channels, heads: c.midHeads, layers: c.midTransformerLayers)
+            addResNet("mid_block.resnets.1", inputs: channels, outputs: channels, timeWidth: timeWidth)
+        }
 
         let reversed = Array(c.blockChannels.reversed())
         for block in 0 ..< n {
@@ -47,7 +49,7 @@ struct UNetStageBuilder {
                 channels = outputs
                 if c.upAttention[block] {
                     addTransformer("up_blocks.\(block).attentions.\(layer)", channels: outputs, heads: c.heads[n - 1 - block],
-                                   layers: c.transformerLayers[n - 1 - block])
+                                   layers: c.upTransformerLayers[block][layer])
                 }
             }
             if block < n - 1 {
@@ -73,12 +75,17 @@ struct UNetStageBuilder {
         })
     }
 
-    /// t -> sinusoids -> linear_1 -> SiLU -> linear_2 -> SiLU, or nothing when the weights cache the time features.
+    /// t -> sinusoids -> linear_1 -> SiLU -> linear_2 (+ SDXL's added conditioning through add_embedding) -> SiLU, or
+    /// nothing when the weights cache the time features.
     private mutating func addTime(width: Int, timeWidth: Int) {
         let linear1 = LinearLayer(module: "time_embedding.linear_1", inputs: width, outputs: timeWidth)
         let linear2 = LinearLayer(module: "time_embedding.linear_2", inputs: timeWidth, outputs: timeWidth)
+        let added = config.textTime.map { textTime in
+            (LinearLayer(module: "add_embedding.linear_1", inputs: textTime.inputWidth, outputs: timeWidth),
+             LinearLayer(module: "add_embedding.linear_2", inputs: timeWidth, outputs: timeWidth))
+        }
         let (flip, shift) = (config.flipSinToCos, config.frequencyShift)
-        add([linear1.module, linear2.module]) { state, context in
+        add([linear1.module, linear2.module] + (added.map { [$0.0.module, $0.1.module] } ?? [])) { state, context in
             guard context.weights.timeFeatures == nil else { return }
             let batch = context.timesteps.count
             let rows = TimeFeatureCache.sinusoids(context.timesteps, width: width, flipSinToCos: flip, shift: shift)
@@ -87,6 +94,11 @@ struct UNetStageBuilder {
             var h = try linear1(FeatureMap(channels: width, batch: batch, height: 1, width: 1, values: values), context)
             bfq_silu(&h.values, h.values.count, ElementwiseKernels.vectorized)
             h = try linear2(h, context)
+            if let (addLinear1, addLinear2) = added, let conditioning = context.addedConditioning {
+                var a = try addLinear1(conditioning, context)
+                bfq_silu(&a.values, a.values.count, ElementwiseKernels.vectorized)
+                h.add(try addLinear2(a, context))
+            }
             bfq_silu(&h.values, h.values.count, ElementwiseKernels.vectorized)
             state.time = h
         }
