@@ -84,6 +84,10 @@ extension UNetConfig {
     ///   first one missing; `fileName` gives the file's own name of a tensor.
     func checkTensors(_ names: [String], shapes: [String: [Int]], timeFeaturesCached: Bool, path: String,
                       fileName: (String) -> String) throws {
+        if timeFeaturesCached, textTime != nil {
+            throw UNetError.notAUNet(path: path, reason: "a time-feature cache cannot stand for an SDXL-family time embedding, "
+                                     + "which adds text_embeds and time_ids (spec/bfq.md section 3.3)")
+        }
         var expected: [String: [Int]] = [:]
         var order: [String] = []
         for (name, shape) in tensorShapes {
