@@ -68,4 +68,55 @@ final class SDXLForwardTests: XCTestCase {
                 + "inputs leave no room for SDXL's 256-wide time-id sinusoids (their width cannot be read from weights; give the model's config.json)")
         }
     }
+
+    /// eval and calibration: seeded text_embeds drawn after SD's latents and states (which stay as they were), SDXL's
+    /// default time_ids (the refiner's with aesthetic score 6 for four levels), or the ids of an --encoder-states file.
+    func testEvaluationConditioning() throws {
+        var options = EvaluationOptions()
+        options.height = 4
+        options.width = 4
+        options.tokens = 3
+        let base = try UNetConfig.load(path("tiny_base.config.json")), refiner = try UNetConfig.load(path("tiny_refiner.config.json"))
+        var plain = base
+        plain.textTime = nil
+        var generator = SeededGenerator(seed: 0), other = SeededGenerator(seed: 0)
+        let sdxl = try EvaluationConditioning(options, config: base, generator: &generator)
+        let sd = try EvaluationConditioning(options, config: plain, generator: &other)
+        XCTAssertEqual(sdxl.latents, sd.latents)
+        XCTAssertEqual(sdxl.conditional, sd.conditional)
+        XCTAssertEqual(sdxl.unconditional, sd.unconditional)
+        XCTAssertEqual(sdxl.conditionalText, other.gaussians(2 * 16))
+        XCTAssertEqual(sdxl.textWidth, 16)
+        XCTAssertEqual(sdxl.timeIds, [1024, 1024, 0, 0, 1024, 1024, 1024, 1024, 0, 0, 1024, 1024])
+        XCTAssertTrue(sd.timeIds.isEmpty)
+        let input = sdxl.input(timestep: 500, channels: 4, height: 4, width: 4)
+        XCTAssertEqual(input.textEmbeds, sdxl.unconditionalText + sdxl.conditionalText)
+        XCTAssertEqual(input.timeIdCount, 6)
+
+        var refinerGenerator = SeededGenerator(seed: 0)
+        let refined = try EvaluationConditioning(options, config: refiner, generator: &refinerGenerator)
+        XCTAssertEqual(refined.timeIds, [1024, 1024, 0, 0, 6, 1024, 1024, 0, 0, 6])
+        XCTAssertEqual(refined.textWidth, 56 - 5 * 8)
+
+        // A file's time_ids (one row for all samples) and text_embeds replace the defaults.
+        let directory = try TestFiles.temporaryDirectory()
+        let file = directory + "/states.safetensors"
+        let tensors = [OutputTensor(name: "encoder_hidden_states", dtype: .f32, shape: [2, 3, 12]),
+                       OutputTensor(name: "text_embeds", dtype: .f32, shape: [2, 16]),
+                       OutputTensor(name: "time_ids", dtype: .f32, shape: [1, 6])]
+        let values: [[Float]] = [[Float](repeating: 0.25, count: 72), (0 ..< 32).map(Float.init), [512, 512, 8, 8, 512, 512]]
+        try SafeTensorsWriter.write(to: OutputTarget(path: file), tensors: tensors, metadata: [:], source: FloatValues(values: values))
+        options.encoderStates = file
+        var fileGenerator = SeededGenerator(seed: 0)
+        let given = try EvaluationConditioning(options, config: base, generator: &fileGenerator)
+        XCTAssertEqual(given.timeIds, [512, 512, 8, 8, 512, 512, 512, 512, 8, 8, 512, 512])
+        XCTAssertEqual(given.conditionalText, (0 ..< 32).map(Float.init))
+        XCTAssertEqual(given.unconditionalText.count, 32)
+    }
+}
+
+/// f32 tensors for a writer.
+private struct FloatValues: TensorByteSource {
+    let values: [[Float]]
+    func emit(_ index: Int, to out: ByteSink) throws { try values[index].withUnsafeBytes { try out.write(Array($0)) } }
 }
