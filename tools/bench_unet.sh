@@ -14,6 +14,11 @@
 # when its layer runs, torch converts every tensor to f32 before the forward pass. Figures are medians over rounds.
 # bfq's noise_pred is checked against torch's. Per-round figures go to BENCH_DIR/bench_unet.CASE.tsv.
 #
+# SDXL cases (opt-in: CASES="sdxl64 sdxl128 sdxlbfq128"): the SDXL-shaped base UNet (tools/make_sdxl_shaped.py;
+# batch 1, 77 tokens of width 2048, text_embeds [1,1280], time_ids 1024,1024,0,0,1024,1024, timestep 500) at 64x64
+# and 128x128 latents against torch (one forward per torch process, TORCH_REPEAT_SDXL=1: at 128x128 one takes
+# minutes), and its 1.99-bit .bfq at 128x128 (no torch; goal <= 1.5 GB peak RSS).
+#
 #     tools/bench_unet.sh [BENCH_DIR]     (default bench/; RUNS=3, THREADS=2, CASES="fixture sd32 sd64 bfq64")
 #
 # Variants of bfq in the same rounds, for before/after tables:
@@ -22,7 +27,9 @@
 #                      Prescott: what OpenBLAS 0.3.21 runs on an x86-64 CPU model it does not know).
 #
 # Makes in BENCH_DIR when missing: sd15_shaped.fp16.safetensors (and .fp32.ckpt, by make_sd15_shaped.py), its
-# diffusers-named copy sd15_shaped.diffusers.fp16.safetensors for torch, and sd15_shaped.1.99.bfq (bfq64 only).
+# diffusers-named copy sd15_shaped.diffusers.fp16.safetensors for torch, and sd15_shaped.1.99.bfq (bfq64 only); for
+# the SDXL cases sdxl_shaped.fp16.safetensors and its diffusers-named copy (make_sdxl_shaped.py, which needs
+# CONVERT_SCRIPT=diffusers' scripts/convert_diffusers_to_original_sdxl.py) and sdxl_shaped.1.99.bfq.
 # Needs /usr/bin/time, python3 with torch, diffusers, safetensors and numpy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +38,9 @@ runs=${RUNS:-3}
 threads=${THREADS:-2}
 cases=${CASES:-fixture sd32 sd64 bfq64}
 for c in $cases; do
-  case $c in fixture | sd32 | sd64 | bfq64) ;; *) echo "unknown case '$c' in CASES (fixture sd32 sd64 bfq64)" >&2; exit 64 ;; esac
+  case $c in fixture | sd32 | sd64 | bfq64 | sdxl64 | sdxl128 | sdxlbfq128) ;;
+    *) echo "unknown case '$c' in CASES (fixture sd32 sd64 bfq64 sdxl64 sdxl128 sdxlbfq128)" >&2; exit 64 ;;
+  esac
 done
 want() { [[ " $cases " == *" $1 "* ]]; }
 export BFQ_THREADS=$threads
@@ -51,6 +60,17 @@ if want sd32 || want sd64; then
 fi
 if want bfq64; then
   [ -f "$quantized" ] || "$bfq" quantize "$st" "$quantized" --bits 1.99 --cache-timesteps 50 >/dev/null
+fi
+xl=$dir/sdxl_shaped.fp16.safetensors
+xl_diffusers=$dir/sdxl_shaped.diffusers.fp16.safetensors
+xl_quantized=$dir/sdxl_shaped.1.99.bfq
+if want sdxl64 || want sdxl128 || want sdxlbfq128; then
+  if [ ! -f "$xl" ] || [ ! -f "$xl_diffusers" ]; then
+    python3 tools/make_sdxl_shaped.py --convert-script "${CONVERT_SCRIPT:?set CONVERT_SCRIPT to scripts/convert_diffusers_to_original_sdxl.py of diffusers}" "$dir" >&2
+  fi
+fi
+if want sdxlbfq128; then
+  [ -f "$xl_quantized" ] || "$bfq" quantize "$xl" "$xl_quantized" --bits 1.99 >/dev/null
 fi
 sync  # no timed run pays for the writeback of files made above
 
@@ -77,8 +97,9 @@ PY
 }
 
 rows=()
-compare() {  # case name, label, input, bfq model and options, torch --config, torch --weights (torch: "-" for none)
-  local name=$1 label=$2 input=$3 model=$4 config=$5 weights=$6
+compare() {  # case name, label, input, bfq model and options, torch --config, torch --weights (torch: "-" for none),
+             # torch forwards per process (default 3)
+  local name=$1 label=$2 input=$3 model=$4 config=$5 weights=$6 repeat=${7:-3}
   local tsv=$dir/bench_unet.$name.tsv torch_args=""
   echo "== $label"
   [ "$config" = - ] || torch_args="tools/bench_unet_torch.py --config $config --weights $weights --input $input --threads $threads"
@@ -87,11 +108,11 @@ compare() {  # case name, label, input, bfq model and options, torch --config, t
   for round in $(seq 0 "$runs"); do  # round 0 warms the page cache and is not counted
     local forward=""
     if [ -n "$torch_args" ]; then
-      timed "$tmp/t.txt" python3 $torch_args --repeat 3 --output "$tmp/torch.safetensors" >/dev/null
+      timed "$tmp/t.txt" python3 $torch_args --repeat "$repeat" --output "$tmp/torch.safetensors" >/dev/null
       cp "$tmp/out.log" "$tmp/forward.txt"
       forward=$(awk '/^median forward/ {print $3}' "$tmp/forward.txt")
       local later
-      later=$(awk '/^run [23]:/ {s += $4} END {print s}' "$tmp/forward.txt")
+      later=$(awk '/^run [0-9]+:/ && $2 != "1:" {s += $4} END {print s + 0}' "$tmp/forward.txt")
       [ "$round" = 0 ] || printf '%s\ttorch\t%s\t%s\t%s\n' "$round" "$(awk -v l="$later" '{print $1 - l}' "$tmp/t.txt")" \
         "$(awk '{print $2}' "$tmp/t.txt")" "$forward" >>"$tsv"
     fi
@@ -161,6 +182,21 @@ print(f"  bfq eval fp16 vs .bfq (1 sample, 32x32): SQNR {db(r['sqnr_db'])}, cosi
 rss = float(sys.argv[2]) * 1024 * 1024
 print(f"  .bfq peak RSS at 64x64: {rss / 1e9:.2f} GB ({'within' if rss <= 1.2e9 else 'OVER'} the 1.2 GB goal)")
 PY
+fi
+for size in 64 128; do
+  want "sdxl$size" || continue
+  python3 tools/make_unet_input.py "$tmp/xl$size.safetensors" --sdxl --batch 1 --size "${size}x$size" --tokens 77 \
+    --timesteps 500 --seed 0 >/dev/null
+  compare "sdxl$size" "SDXL-shaped fp16, ${size}x$size" "$tmp/xl$size.safetensors" "$xl" sdxl "$xl_diffusers" \
+    "${TORCH_REPEAT_SDXL:-1}"
+done
+if want sdxlbfq128; then
+  python3 tools/make_unet_input.py "$tmp/xl128.safetensors" --sdxl --batch 1 --size 128x128 --tokens 77 \
+    --timesteps 500 --seed 0 >/dev/null
+  compare sdxlbfq128 "SDXL-shaped 1.99-bit .bfq ($(awk -v b="$(stat -c %s "$xl_quantized")" 'BEGIN {printf "%.0f MB", b / 1e6}')), 128x128" \
+    "$tmp/xl128.safetensors" "$xl_quantized" - -
+  xl_rss=$(awk -F'\t' '$2 == "bfq" {print $4}' "$dir/bench_unet.sdxlbfq128.tsv" | median)
+  awk -v r="$xl_rss" 'BEGIN {printf "  SDXL .bfq peak RSS at 128x128: %.2f GB (%s the 1.5 GB goal)\n", r * 1048576 / 1e9, (r * 1048576 <= 1.5e9) ? "within" : "OVER"}'
 fi
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo

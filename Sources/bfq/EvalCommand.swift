@@ -8,7 +8,10 @@ struct EvalCommand: ParsableCommand {
         discussion: """
         Both models (safetensors, .ckpt or .bfq; see `bfq unet`) run on the same seeded inputs: standard-normal \
         latents, and encoder states that are standard normal or read from --encoder-states (encoder_hidden_states \
-        [N,T,D], optionally uncond_hidden_states [1 or N,T,D]). Each timestep runs the unconditional and conditional \
+        [N,T,D], optionally uncond_hidden_states [1 or N,T,D]). SDXL-family UNets also get seeded standard-normal \
+        pooled text embeddings and SDXL's default time_ids (1024, 1024, 0, 0, 1024, 1024; the refiner's 1024, 1024, \
+        0, 0, 6), or text_embeds [N,P], uncond_text_embeds [1 or N,P] and time_ids [1 or N,K] from the \
+        --encoder-states file. Each timestep runs the unconditional and conditional \
         states of every sample. Reported per timestep and overall, without guidance (the conditional prediction) and \
         with it (eps_u + w (eps_c - eps_u)): MSE, SQNR in dB, cosine similarity, and BitsFusion's latent-space error \
         (1 - abar_t) / abar_t x ||eps_ref - eps_cand||^2 per sample (SD's scaled-linear schedule). Default timesteps \

@@ -53,7 +53,7 @@ struct PlanningOptions: ParsableArguments {
 
     @Option(help: ArgumentHelp("Cache the time features for these timesteps and drop the time-embedding weights: N "
         + "(SD-v1.5's N-step schedule), ddim:N, leading:N, trailing:N, linspace:N, or a list such as 1,501,981 (one "
-        + "timestep: 500,).",
+        + "timestep: 500,). SD 1.x/2.x only: an SDXL-family UNet's time features depend on text_embeds and time_ids.",
         valueName: "timesteps"))
     var cacheTimesteps: String?
 

@@ -15,7 +15,8 @@ import Glibc
 /// worse there than nearest rounding; a layer without held-out positions is rounded to nearest, uncorrected.
 /// The time-embedding layers see the timestep alone, and the calibration set has only a few: their moments come from
 /// every timestep of SD's schedule (0 to 999) run through the time MLP as it is quantized, the same input for every
-/// ResNet's time projection.
+/// ResNet's time projection. In an SDXL-family UNet the projections read SiLU(temb + add_embedding(conditioning)):
+/// their input pairs every timestep's quantized temb with each calibration sample's quantized added embedding.
 /// A value projection's mean error (no bias of its own) is folded into the attention's output projection bias: the
 /// attention weights of a query sum to 1, so a constant shift of the values shifts its output by the same vector;
 /// a key projection's is a constant shift of every logit of a query, which softmax ignores; a query projection's is
@@ -38,8 +39,11 @@ final class CalibratedQuantization {
     private let importance: [String: [Float]]
     /// Layout tensors of those layers.
     private let tensors: [String: QuantizationLayout.Tensor]
-    /// Quantized layers by module name, once `run` is done.
-    private(set) var layers: [String: Layer] = [:]
+    /// Receives each quantized layer as soon as it is rounded (module name, layer), so its codes need not be kept.
+    typealias Emit = (String, Layer) throws -> Void
+    /// Modules quantized so far.
+    private(set) var finished: Set<String> = []
+    private var emit: Emit?
     /// Corrected biases by module name.
     private(set) var biases: [String: [Float]] = [:]
     /// Layers rounded to nearest although GPTQ was asked for, with the reason, in UNet order.
@@ -50,6 +54,10 @@ final class CalibratedQuantization {
     /// ResNets' projections), each set once the layer before it is done.
     private var timeInputs: [String: FeatureMap] = [:]
     private static let timeProjection = "time_emb_proj"
+    /// SDXL: temb (before SiLU) over every timestep, waiting for the added embedding of the calibration samples.
+    private var pendingTimeEmbedding: FeatureMap?
+    /// Calibration samples per timestep (the batch's first images carry every sample's conditioning).
+    private var samples = 0
     private var source: ReplacedWeights?
     private var done = 0
 
@@ -67,9 +75,12 @@ final class CalibratedQuantization {
         self.tensors = tensors
     }
 
-    /// Runs the calibration set through the UNet in `unet`, quantizing the layers as they come.
-    func run(_ unet: LoadedUNet, progress: ModelQuantizer.Progress?) throws {
+    /// Runs the calibration set through the UNet in `unet`, quantizing the layers as they come and handing each to `emit`.
+    func run(_ unet: LoadedUNet, progress: ModelQuantizer.Progress?, emit: @escaping Emit) throws {
+        self.emit = emit
+        defer { self.emit = nil }
         let batch = try CalibrationBatch(options.calibration, unet: unet)
+        samples = batch.samples
         let config = unet.model.config, width = config.blockChannels[0], timesteps = (0 ..< 1000).map(Float.init)
         let rows = TimeFeatureCache.sinusoids(timesteps, width: width, flipSinToCos: config.flipSinToCos, shift: config.frequencyShift)
         timeInputs["time_embedding.linear_1"] = FeatureMap(channels: width, batch: timesteps.count, height: 1, width: 1) { out in
@@ -87,7 +98,7 @@ final class CalibratedQuantization {
         var state = unet.model.initialState(batch.input)
         try unet.model.run(&state, stages: unet.model.stages.indices, context)
         // A layer the model does not run (a zero-column weight, say) is quantized by the writer as without calibration.
-        for missed in tensors.keys.sorted(by: UNetOrder.precedes) where layers[missed] == nil && options.roundingMethod == .gptq {
+        for missed in tensors.keys.sorted(by: UNetOrder.precedes) where !finished.contains(missed) && options.roundingMethod == .gptq {
             fallbacks.append((missed, "the UNet does not run it"))
         }
     }
@@ -172,16 +183,39 @@ final class CalibratedQuantization {
         }
         advanceTime(module, x, weights: chosen.values, bias: biases[module] ?? bias)
         let result = candidates[chosen.index].result
-        layers[module] = Layer(codes: try EncodedCodes(result.codes, rows: rows, columns: columns, levels: result.levels),
-                               values: result.values, levels: result.levels, sqnr: result.sqnr, outcome: outcome)
+        try emit?(module, Layer(codes: try EncodedCodes(result.codes, rows: rows, columns: columns, levels: result.levels),
+                                values: result.values, levels: result.levels, sqnr: result.sqnr, outcome: outcome))
+        finished.insert(module)
         done += rows * columns
     }
 
-    /// After a layer of the time MLP: the next one's input over every timestep, SiLU(W' x + b').
+    /// After a layer of the time MLP: the next one's input over every timestep, SiLU(W' x + b'); with SDXL's added
+    /// conditioning, the projections' input once add_embedding.linear_2 has run too.
     private func advanceTime(_ module: String, _ x: FeatureMap, weights: [Float], bias: [Float]?) {
+        if module == "add_embedding.linear_2", let temb = pendingTimeEmbedding {
+            pendingTimeEmbedding = nil
+            let added = MatrixProduct.linear(x, weight: weights, bias: bias, outChannels: weights.count / max(x.channels, 1))
+            let (width, steps, count) = (temb.channels, temb.batch, min(samples, added.batch))
+            guard added.channels == width, count > 0 else { return }
+            var h = FeatureMap(channels: width, batch: steps * count, height: 1, width: 1) { out in
+                for c in 0 ..< width {
+                    for s in 0 ..< count {
+                        let shift = added.values[c * added.batch + s]
+                        for t in 0 ..< steps { out[(c * count + s) * steps + t] = temb.values[c * steps + t] + shift }
+                    }
+                }
+            }
+            bfq_silu(&h.values, h.values.count, ElementwiseKernels.vectorized)
+            timeInputs[Self.timeProjection] = h
+            return
+        }
         let next = ["time_embedding.linear_1": "time_embedding.linear_2", "time_embedding.linear_2": Self.timeProjection][module]
         guard let next, timeInputs[module] != nil else { return }
         var h = MatrixProduct.linear(x, weight: weights, bias: bias, outChannels: weights.count / max(x.channels, 1))
+        if next == Self.timeProjection, choices["add_embedding.linear_2"] != nil {
+            pendingTimeEmbedding = h
+            return
+        }
         bfq_silu(&h.values, h.values.count, ElementwiseKernels.vectorized)
         timeInputs[next] = h
     }

@@ -178,8 +178,10 @@ public final class ModelQuantizer {
         }
     }
 
-    /// Runs `CalibratedQuantization` over the layers of `choices` when the options round with GPTQ or correct biases.
-    private func calibratedRounding(_ choices: [String: LayerChoice], progress: Progress?) throws -> CalibratedQuantization? {
+    /// Runs `CalibratedQuantization` over the layers of `choices` when the options round with GPTQ or correct biases,
+    /// handing each layer to `emit` as soon as it is rounded.
+    private func calibratedRounding(_ choices: [String: LayerChoice], progress: Progress?,
+                                    emit: @escaping CalibratedQuantization.Emit) throws -> CalibratedQuantization? {
         guard options.calibratesRounding else { return nil }
         guard choices.values.contains(where: { $0.kind != .raw }) else {
             if options.rounding == nil, options.biasCorrection == nil { return nil }
@@ -199,7 +201,7 @@ public final class ModelQuantizer {
             for tensor in layout.tensors where tensor.layer != nil { given[tensor.layer!] = try importance.weights(for: tensor) }
         }
         let calibrated = CalibratedQuantization(checkpoint, layout: layout, choices: choices, importance: given, options: options)
-        try calibrated.run(unet, progress: progress)
+        try calibrated.run(unet, progress: progress, emit: emit)
         let reasons = Dictionary(grouping: calibrated.fallbacks, by: \.reason)
         for reason in reasons.keys.sorted() {
             let names = reasons[reason]!.map(\.layer)
@@ -219,7 +221,16 @@ public final class ModelQuantizer {
         for tensor in layout.tensors where !isCached(tensor) {
             if let layer = tensor.layer, let choice = choice(of: tensor, in: plan) { choices[layer] = choice }
         }
-        let calibrated = try calibratedRounding(choices, progress: progress)
+        // Calibrated layers are written as they are rounded (in the order the UNet runs them), so their codes are never
+        // all in memory at once; the manifest keeps the input's order.
+        let byLayer = Dictionary(layout.tensors.compactMap { tensor in tensor.layer.map { ($0, tensor) } }) { first, _ in first }
+        var written: [String: (ContainerTensor, QuantizationReport.Row)] = [:]
+        let calibrated = try calibratedRounding(choices, progress: progress) { module, layer in
+            guard let tensor = byLayer[module] else { return }
+            written[tensor.outputName] = try LayerWriter.write(tensor, choice: self.choice(of: tensor, in: plan), importance: nil,
+                                                               from: self.checkpoint, keptType: self.options.keptType,
+                                                               to: writer, calibrated: layer)
+        }
         let total = layout.tensors.reduce(0) { $0 + $1.entry.elementCount }
         var done = 0
         var entries: [ContainerTensor] = []
@@ -228,13 +239,17 @@ public final class ModelQuantizer {
             done += tensor.entry.elementCount
             defer { progress?("writing", done, total) }
             if isCached(tensor) { continue }
+            if let (entry, row) = written.removeValue(forKey: tensor.outputName) {
+                entries.append(entry)
+                rows.append(row)
+                continue
+            }
             let bias = tensor.unetName.flatMap { name in
                 name.hasSuffix(".bias") ? calibrated?.biases[String(name.dropLast(".bias".count))] : nil
             }
             let (entry, row) = try LayerWriter.write(tensor, choice: choice(of: tensor, in: plan),
                                                      importance: try importance?.weights(for: tensor),
                                                      from: checkpoint, keptType: options.keptType, to: writer,
-                                                     calibrated: tensor.layer.flatMap { calibrated?.layers[$0] },
                                                      replacement: bias)
             entries.append(entry)
             rows.append(row)
@@ -261,7 +276,7 @@ public final class ModelQuantizer {
         let planJSON = plan.json(layout: layout, averageBits: averageBits(of: plan))
         let manifest = ContainerManifest(tensors: entries, metadata: checkpoint.metadata, source: digest.result(),
                                          plan: planJSON, timeFeatures: timeFeatures)
-        let written = try writer.finish(manifest: manifest)
-        return QuantizationReport(rows: rows, manifest: written.manifest, fileSize: written.fileSize, sourceParameters: total)
+        let finished = try writer.finish(manifest: manifest)
+        return QuantizationReport(rows: rows, manifest: finished.manifest, fileSize: finished.fileSize, sourceParameters: total)
     }
 }
