@@ -127,4 +127,25 @@ final class SDXLCommandTests: XCTestCase {
         XCTAssertGreaterThan(sqnr[1], 3)
         XCTAssertLessThan(sqnr[1], 60)
     }
+
+    /// Output-space allocation runs the SDXL UNet on the calibration set (text_embeds and time_ids drawn for it): the
+    /// plan covers the added-conditioning MLP and meets the budget, and quantize applies it.
+    func testOutputSpaceAllocation() throws {
+        let directory = try BFQProcess.temporaryDirectory()
+        let plan = directory + "/plan.json", output = directory + "/p.bfq"
+        let planned = try BFQProcess.run(["plan", ldm, "--bits", "2", "--sensitivity", "output", "--unet-config", config,
+                                          "--calibration-size", "8x8", "-o", plan])
+        XCTAssertEqual(planned.status, 0, planned.stderr)
+        let json = try JSONParser.parse(try String(contentsOfFile: plan, encoding: .utf8))
+        XCTAssertEqual(json["sensitivity"], .string("output"))
+        guard case let .double(bits)? = json["average_bits"] else { return XCTFail("no average_bits") }
+        XCTAssertLessThanOrEqual(bits, 2)
+        XCTAssertGreaterThan(bits, 1.99)
+        let names = json["layers"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []
+        XCTAssertTrue(names.contains("add_embedding.linear_1") && names.contains("add_embedding.linear_2"), "\(names.prefix(8))")
+        let quantized = try BFQProcess.run(["quantize", ldm, output, "--plan", plan, "--unet-config", config])
+        XCTAssertEqual(quantized.status, 0, quantized.stderr)
+        let verify = try BFQProcess.run(["verify", output, "--against", ldm])
+        XCTAssertEqual(verify.status, 0, verify.stderr + verify.stdout)
+    }
 }
