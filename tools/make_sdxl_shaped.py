@@ -21,7 +21,6 @@ library (0.8: no serialisation copy) from the same fp16 tensors, so the peak RSS
 3 min 41 s on 2 cores.
 """
 import argparse
-import importlib.util
 import json
 import pathlib
 import sys
@@ -34,20 +33,15 @@ from safetensors.torch import save_file
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
+sys.path.insert(0, str(ROOT / "tools" / "testdata"))
 from bench_unet_torch import SDXL  # noqa: E402  (the SDXL base config, one copy)
 from make_sd15_shaped import values  # noqa: E402  (the value distribution, one copy)
+from unet import load_script  # noqa: E402  (tools/testdata/unet.py: imports diffusers' conversion script)
 
 import numpy as np  # noqa: E402
 
 TENSORS, PARAMETERS = 1680, 2_567_463_684
 PREFIX = "model.diffusion_model."
-
-
-def import_script(path):
-    spec = importlib.util.spec_from_file_location("convert_diffusers_to_original_sdxl", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def main():
@@ -68,7 +62,7 @@ def main():
     assert len(shapes) == TENSORS and total == PARAMETERS, (len(shapes), total)
 
     # diffusers -> ldm with diffusers' script (it maps a dict of tensors; the names are what matter here).
-    script = import_script(args.convert_script)
+    script = load_script(args.convert_script)
     ldm_of = {hf: PREFIX + ldm for ldm, hf in script.convert_unet_state_dict({n: n for n in shapes}).items()}
     assert len(ldm_of) == TENSORS and len(set(ldm_of.values())) == TENSORS, "ldm names are not one-to-one"
     # ... and back with diffusers' single-file loader, on meta tensors of the same shapes.

@@ -23,7 +23,7 @@ struct RoundingOptions: ParsableArguments {
     var columnOrder: QuantizationOptions.ColumnOrder?
 
     @Option(help: ArgumentHelp("GPTQ: keep H as diagonal blocks of at most this many columns, whole input channels "
-        + "(default 4608).", valueName: "columns"))
+        + "(default 4608; a layer's blocks hold at most 96 MiB, so wider layers get narrower ones).", valueName: "columns"))
     var hessianBlock: Int?
 
     /// True when these options run the calibration set through the UNet.

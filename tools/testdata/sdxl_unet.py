@@ -60,7 +60,7 @@ from diffusers.loaders.single_file_utils import convert_ldm_unet_checkpoint
 from safetensors.torch import load_file, save, save_file
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from unet_forward import load_unet, sorted_metadata  # noqa: E402
+from unet_forward import load_unet, nudged, sorted_metadata  # noqa: E402
 
 OUT = pathlib.Path(__file__).resolve().parents[2] / "testdata" / "sdxl"
 SEED = 1234
@@ -69,8 +69,6 @@ CROSS = 12          # cross_attention_dim: CLIP-L width 4 + OpenCLIP width 8 in 
 POOLED = 16         # text_embeds width (OpenCLIP text_projection output)
 TIME_DIM = 8        # addition_time_embed_dim
 HEAD_WIDTH = 2
-QK_SCALE = 2.0
-NORM_NOISE = 0.1
 
 
 def heads(channels):
@@ -132,21 +130,7 @@ EXTRAS = {
 def make_model(config, seed):
     """Seeded diffusers initialisation, nudged (see the module docstring), rounded to fp16 values."""
     torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
-    unet = UNet2DConditionModel(**config)
-    with torch.no_grad():
-        for module in unet.modules():
-            if isinstance(module, (torch.nn.GroupNorm, torch.nn.LayerNorm)):
-                module.weight.add_(NORM_NOISE * torch.randn(module.weight.shape, generator=generator))
-                module.bias.add_(NORM_NOISE * torch.randn(module.bias.shape, generator=generator))
-        for name, parameter in unet.named_parameters():
-            if name.endswith(("to_q.weight", "to_k.weight")):
-                parameter.mul_(QK_SCALE)
-        for parameter in unet.parameters():
-            parameter.copy_(parameter.half().float())
-    zero = [k for k, v in unet.state_dict().items() if not v.any()]
-    assert not zero, f"all-zero tensors: {zero}"
-    return unet.eval()
+    return nudged(UNet2DConditionModel(**config), torch.Generator().manual_seed(seed))
 
 
 def forward(unet, inputs):

@@ -128,7 +128,12 @@ def sd1_cases(generator):
 
 def sd2_model(generator):
     """Seeded diffusers initialisation, nudged (see the module docstring), rounded to fp16 values."""
-    unet = UNet2DConditionModel(**SD2_CONFIG)
+    return nudged(UNet2DConditionModel(**SD2_CONFIG), generator)
+
+
+def nudged(unet, generator):
+    """`unet` with seeded noise on its norms' affine parameters and to_q/to_k scaled by QK_SCALE, every parameter
+    rounded to an fp16 value; in eval mode. Refuses an all-zero tensor."""
     with torch.no_grad():
         for module in unet.modules():
             if isinstance(module, (torch.nn.GroupNorm, torch.nn.LayerNorm)):

@@ -119,7 +119,8 @@ final class CalibratedQuantization {
             return
         }
         let kernel = shape.count == 4 ? shape[3] : 1
-        var moments = LayerInputMoments(columns: columns, kernelArea: kernel * kernel, maximumBlock: options.hessianBlock)
+        var moments = LayerInputMoments(columns: columns, kernelArea: kernel * kernel,
+                                        maximumBlock: options.hessianBlock(columns: columns, kernelArea: kernel * kernel))
         moments.add(x, kernel: kernel, stride: stride)
         let weights = try LayerQuantizer.weights(of: tensor, in: checkpoint)
         let nearest = try LayerQuantizer.quantize(weights, tensor: tensor, choice: choice,

@@ -270,6 +270,7 @@ public final class ModelQuantizer {
                 JSONMember("method", .string(options.roundingMethod.rawValue)), JSONMember("bias_correction", .bool(options.correctsBiases)),
                 JSONMember("damping", .double(options.damping)), JSONMember("column_order", .string(options.columnOrder.rawValue)),
                 JSONMember("hessian_block", .int(Int64(options.hessianBlock))),
+                JSONMember("hessian_bytes", .int(Int64(QuantizationOptions.hessianBytes))),
                 JSONMember("calibration", MeasurementsFile.json(options.calibration)),
             ])))
         }

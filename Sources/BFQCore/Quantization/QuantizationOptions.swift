@@ -70,6 +70,14 @@ public struct QuantizationOptions: Sendable {
     public var columnOrder: ColumnOrder = .diagonal
     /// GPTQ: H is kept as diagonal blocks of at most this many columns (whole input channels).
     public var hessianBlock = 4608
+    /// GPTQ: the blocks of one layer's H hold at most this many bytes of f32 (narrower blocks for wider layers, at
+    /// least one input channel each), so H and its factor stay bounded whatever the model.
+    public static let hessianBytes = 96 << 20
+
+    /// GPTQ: the most columns per diagonal block of H for a layer of `columns` columns, `kernelArea` per input channel.
+    public func hessianBlock(columns: Int, kernelArea: Int) -> Int {
+        min(hessianBlock, max(kernelArea, Self.hessianBytes / (4 * max(columns, 1))))
+    }
 
     /// How weights are rounded.
     public enum Rounding: String, Sendable, CaseIterable {
