@@ -143,14 +143,19 @@ final class CalibratedQuantization {
         }
         moments.releaseHessians()
         let mean = moments.mean
-        var best: (index: Int, corrected: Bool, error: Double, values: [Float], shift: [Double])?
+        // The best candidate so far by index: its dequantized values are recomputed at the end rather than kept
+        // beside the next candidate's (a large layer's f32 copy is over 100 MB).
+        var best: (index: Int, corrected: Bool, error: Double, shift: [Double])?
+        var latest: (index: Int, values: [Float])?
         var heldOut: (signal: Double, nearest: Double)?
         var withAddedBias: [Double] = []
         for (index, candidate) in candidates.enumerated() {
+            latest = nil
             let values = try candidate.result.dequantized()
+            latest = (index, values)
             let meanError = Self.meanError(weights, values, mean: mean, rows: rows, columns: columns)
             guard moments.heldOutPositions > 0 else {
-                best = (index, false, 0, values, meanError)
+                best = (index, false, 0, meanError)
                 break
             }
             let errors = Self.heldOutErrors(weights, values, shift: meanError, moments: moments, rows: rows)
@@ -158,10 +163,12 @@ final class CalibratedQuantization {
             withAddedBias.append(errors.corrected)
             for (corrected, error) in [(false, errors.plain)] + (options.correctsBiases && bias != nil ? [(true, errors.corrected)] : [])
                 where best == nil || error < best!.error {
-                best = (index, corrected, error, values, meanError)
+                best = (index, corrected, error, meanError)
             }
         }
         let chosen = best!
+        let chosenValues = latest?.index == chosen.index ? latest!.values : try candidates[chosen.index].result.dequantized()
+        latest = nil
         outcome.rounding = candidates[chosen.index].rounding
         if outcome.rounding == .nearest, options.roundingMethod == .gptq, outcome.note == nil, candidates.count > 1 {
             outcome.note = "nearest rounding had the smaller held-out output error"
@@ -172,7 +179,7 @@ final class CalibratedQuantization {
             if bias == nil { outcome.heldOutSQNRWithAddedBias = sqnr(withAddedBias[chosen.index]) }
         }
         if let note = outcome.note, options.roundingMethod == .gptq, candidates.count == 1 { fallbacks.append((module, note)) }
-        source.values[module + ".weight"] = chosen.values
+        source.values[module + ".weight"] = chosenValues
         if let bias, chosen.corrected || shift != nil {
             var corrected = bias
             if chosen.corrected { for row in 0 ..< rows { corrected[row] = Float(Double(bias[row]) + chosen.shift[row]) } }
@@ -182,7 +189,7 @@ final class CalibratedQuantization {
         if options.correctsBiases, module.hasSuffix(".to_v"), moments.heldOutPositions > 0 {
             pendingShifts[String(module.dropLast("to_v".count)) + "to_out.0"] = chosen.shift
         }
-        advanceTime(module, x, weights: chosen.values, bias: biases[module] ?? bias)
+        advanceTime(module, x, weights: chosenValues, bias: biases[module] ?? bias)
         let result = candidates[chosen.index].result
         try emit?(module, Layer(codes: try EncodedCodes(result.codes, rows: rows, columns: columns, levels: result.levels),
                                 values: result.values, levels: result.levels, sqnr: result.sqnr, outcome: outcome))
