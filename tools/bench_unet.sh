@@ -10,7 +10,8 @@
 # Per round, bfq's whole process is set against that round's torch forward (median of its 3, model loaded): the
 # rounds' median of that ratio is the "bfq/torch forward" column, so a machine whose speed drifts moves both sides.
 # "torch (process)" is the torch process's wall time less its 2nd and 3rd forwards: one load and one forward, imports
-# included. Both whole processes load their weights from the fp16 file: bfq maps it and widens each tensor to f32
+# included. Each whole process starts with its weights file in the page cache (read just before, untimed: SDXL's torch
+# process holds 15 GB and evicts the other file). Both load their weights from the fp16 file: bfq maps it and widens each tensor to f32
 # when its layer runs, torch converts every tensor to f32 before the forward pass. Figures are medians over rounds.
 # bfq's noise_pred is checked against torch's. Per-round figures go to BENCH_DIR/bench_unet.CASE.tsv.
 #
@@ -108,6 +109,7 @@ compare() {  # case name, label, input, bfq model and options, torch --config, t
   for round in $(seq 0 "$runs"); do  # round 0 warms the page cache and is not counted
     local forward=""
     if [ -n "$torch_args" ]; then
+      cat "$weights" >/dev/null  # in the page cache, whatever the previous process evicted
       timed "$tmp/t.txt" python3 $torch_args --repeat "$repeat" --output "$tmp/torch.safetensors" >/dev/null
       cp "$tmp/out.log" "$tmp/forward.txt"
       forward=$(awk '/^median forward/ {print $3}' "$tmp/forward.txt")
@@ -120,6 +122,7 @@ compare() {  # case name, label, input, bfq model and options, torch --config, t
       IFS='|' read -r vlabel binary core <<<"${variants[$v]}"
       local envs=(BFQ_THREADS="$threads")
       [ -z "$core" ] || envs+=(OPENBLAS_CORETYPE="$core")
+      cat "${model%% *}" >/dev/null  # torch's 15 GB (SDXL) evicts bfq's file from a 24 GB machine's page cache
       timed "$tmp/b.txt" "${envs[@]}" "$binary" unet $model --input "$input" --output "$tmp/bfq$v.safetensors" --no-fsync
       [ "$round" = 0 ] || printf '%s\t%s\t%s\t%s\t%s\n' "$round" "$vlabel" "$(awk '{print $1}' "$tmp/b.txt")" \
         "$(awk '{print $2}' "$tmp/b.txt")" "$forward" >>"$tsv"
