@@ -149,8 +149,9 @@ public struct UNetInput: Sendable {
         }
         for name in ["text_embeds", "time_ids"] {
             if let shape = declared(name), shape.count == 2 {
-                guard (1 ... maximumPositions).contains(shape[0]), (1 ... maximumAddedWidth).contains(shape[1]) else {
-                    throw mismatch(name, "[batch, 1 to \(maximumAddedWidth)]", "\(shape)")
+                guard (1 ... maximumPositions).contains(shape[0]), (1 ... maximumAddedWidth).contains(shape[1]),
+                      shape[0] * shape[1] <= maximumEncoderValues else {
+                    throw mismatch(name, "[batch, 1 to \(maximumAddedWidth)] of at most \(maximumEncoderValues) values", "\(shape)")
                 }
             }
         }
