@@ -10,7 +10,7 @@ struct UNetStageBuilder {
     init(_ config: UNetConfig) { self.config = config }
 
     consuming func build() -> [UNetStage] {
-        let c = config, n = c.blockCount, timeWidth = c.blockChannels[0] * 4
+        let c = config, n = c.blockCount, timeWidth = c.timeWidth
         addTime(width: c.blockChannels[0], timeWidth: timeWidth)
         let convIn = ConvolutionLayer(module: "conv_in", inputs: c.inChannels, outputs: c.blockChannels[0], kernel: c.convInKernel)
         add([convIn.module], push: true) { state, context in state.hidden = try convIn(state.hidden, context) }
