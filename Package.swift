@@ -59,7 +59,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BFQCoreTests",
-            dependencies: ["BFQCore", "BFQTestSupport", "BFQFuzzing"]
+            dependencies: ["BFQCore", "BFQTestSupport", "BFQFuzzing", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .testTarget(
             name: "BFQEndToEndTests",

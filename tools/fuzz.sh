@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Usage: tools/fuzz.sh TARGET SECONDS [extra libFuzzer options]
 # Builds the libFuzzer driver (Fuzz/, release, -sanitize=fuzzer,address) and fuzzes one reader for SECONDS on one
-# core. Targets: safetensors, pytorch, pickle, bfq, bfq-resealed, plan, unet-config (Tests/BFQFuzzing/FuzzEntry.swift).
+# core. Targets: safetensors, pytorch, pickle, bfq, bfq-resealed, plan, unet-config, gguf (Tests/BFQFuzzing/FuzzEntry.swift).
 # Seeds come from testdata/ (files of up to 64 KB, the reader's own format) and testdata/fuzz/TARGET/ (inputs that once
 # crashed); the growing corpus is kept in Fuzz/.build/corpus/TARGET, crashing inputs land in Fuzz/.build/crashes/TARGET,
 # the log in Fuzz/.build/logs/. The last line: target, seconds, executions, corpus size, crashes.
@@ -28,6 +28,7 @@ case $target in
     safetensors) small -name '*.safetensors' ;;
     pytorch) small -name '*.ckpt' ;;
     bfq | bfq-resealed) small -name '*.bfq' ;;
+    gguf) small -name '*.gguf' ;;
     unet-config) small -name '*config.json' ;;
     pickle)
         # The pickles inside zip checkpoints, and legacy files whole (their pickles run back to back).

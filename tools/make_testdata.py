@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Regenerates the committed fixtures by running the scripts in tools/testdata/, in dependency order.
 
-    python3 tools/make_testdata.py --convert-script PATH --sdxl-convert-script XLPATH   # every script
+    python3 tools/make_testdata.py --convert-script PATH --sdxl-convert-script XLPATH --sd-cli SDCLI   # every script
     python3 tools/make_testdata.py unet_forward time_features # only these (named without extension)
     python3 tools/make_testdata.py --list                     # the scripts, in the order they run
 
@@ -9,7 +9,8 @@ PATH is diffusers' scripts/convert_diffusers_to_original_stable_diffusion.py and
 scripts/convert_diffusers_to_original_sdxl.py (neither is in the pip package; see testdata/unet/README.md and
 testdata/sdxl/README.md for the commit used). PATH is passed as `--convert-script PATH` to the SD scripts that take
 it (unet_naming, unet), XLPATH as `--convert-script XLPATH` to sdxl_naming; each is required only when a script
-that takes it runs. Python scripts run with this interpreter, shell scripts with bash, all from the repository
+that takes it runs. SDCLI is stable-diffusion.cpp's sd-cli built from source (testdata/gguf/README.md), passed as
+`--sd-cli SDCLI` to gguf_cases. Python scripts run with this interpreter, shell scripts with bash, all from the repository
 root; the first failure stops the run with its exit status.
 
 Order: unet_naming writes the name maps time_features reads; unet writes the tiny UNet that time_features and
@@ -25,7 +26,7 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SCRIPTS_DIR = ROOT / "tools" / "testdata"
 # (script, the option of this tool whose path it gets as --convert-script, or None), in the order they must run.
-SD, SDXL = "--convert-script", "--sdxl-convert-script"
+SD, SDXL, SDCLI = "--convert-script", "--sdxl-convert-script", "--sd-cli"
 SCRIPTS = [
     ("unet_naming.py", SD),
     ("unet.py", SD),
@@ -39,13 +40,15 @@ SCRIPTS = [
     ("hostile_pickles.py", None),
     ("quantizer_cases.py", None),
     ("oversized_cases.py", None),
+    ("gguf_cases.py", SDCLI),
 ]
 
 
-def command(script, convert_script):
+def command(script, option, path_given):
     path = SCRIPTS_DIR / script
     runner = ["bash"] if script.endswith(".sh") else [sys.executable]
-    extra = ["--convert-script", str(pathlib.Path(convert_script).resolve())] if convert_script else []
+    flag = "--sd-cli" if option == SDCLI else "--convert-script"
+    extra = [flag, str(pathlib.Path(path_given).resolve())] if path_given else []
     return runner + [str(path)] + extra
 
 
@@ -54,6 +57,7 @@ def main():
     parser.add_argument("scripts", nargs="*", help="script names without extension (default: all)")
     parser.add_argument(SD, help="diffusers' scripts/convert_diffusers_to_original_stable_diffusion.py")
     parser.add_argument(SDXL, help="diffusers' scripts/convert_diffusers_to_original_sdxl.py")
+    parser.add_argument(SDCLI, help="stable-diffusion.cpp's sd-cli, built from source")
     parser.add_argument("--list", action="store_true", help="print the scripts in run order and exit")
     args = parser.parse_args()
 
@@ -63,7 +67,7 @@ def main():
         parser.error(f"tools/testdata/ scripts missing from SCRIPTS in {pathlib.Path(__file__).name}: "
                      f"{', '.join(sorted(present - known))}")
     if args.list:
-        note = {SD: f"  ({SD})", SDXL: f"  ({SDXL}, passed as --convert-script)", None: ""}
+        note = {SD: f"  ({SD})", SDXL: f"  ({SDXL}, passed as --convert-script)", SDCLI: f"  ({SDCLI})", None: ""}
         print("\n".join(script + note[option] for script, option in SCRIPTS))
         return
     stems = {script.rsplit(".", 1)[0]: script for script in known}
@@ -71,7 +75,7 @@ def main():
     if unknown:
         parser.error(f"unknown script(s): {', '.join(unknown)}; known: {', '.join(sorted(stems))}")
     chosen = [(s, o) for s, o in SCRIPTS if not args.scripts or s.rsplit(".", 1)[0] in args.scripts]
-    paths = {SD: args.convert_script, SDXL: args.sdxl_convert_script}
+    paths = {SD: args.convert_script, SDXL: args.sdxl_convert_script, SDCLI: args.sd_cli}
     for option, path in paths.items():
         needing = [s for s, o in chosen if o == option]
         if needing and not path:
@@ -81,7 +85,7 @@ def main():
 
     for script, option in chosen:
         print(f"== {script}", flush=True)
-        status = subprocess.run(command(script, paths[option] if option else None), cwd=ROOT).returncode
+        status = subprocess.run(command(script, option, paths[option] if option else None), cwd=ROOT).returncode
         if status:
             print(f"{script} failed with exit status {status}", file=sys.stderr)
             sys.exit(status)

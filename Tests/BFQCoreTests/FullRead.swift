@@ -1,7 +1,7 @@
 @testable import BFQCore
 
 /// Reads a checkpoint to its last byte, as bfq's commands would: opens it, produces every tensor's elements (in place,
-/// gathered from a view, or decoded from .bfq sections) and every floating-point tensor widened to f32 (quantized .bfq
+/// gathered from a view, or decoded from .bfq sections or GGUF blocks) and every floating-point tensor widened to f32 (quantized .bfq
 /// tensors decode straight to f32 that way); a .bfq also goes through every check of `bfq verify` and gives its
 /// time-feature cache.
 enum FullRead {
@@ -20,5 +20,6 @@ enum FullRead {
     /// Whether `error` is a checkpoint reader's refusal (the errors bfq reports for a bad input file).
     static func isReaderError(_ error: Error) -> Bool {
         error is SafeTensorsError || error is PyTorchError || error is ContainerError || error is CheckpointError
+            || error is GGUFError
     }
 }

@@ -29,6 +29,12 @@ final class TruncationTests: XCTestCase {
                                          read: FullRead.checkpoint)
     }
 
+    /// GGUF files of every ggml type bfq decodes, from gguf-py's writer and stable-diffusion.cpp's converter.
+    func testGGUF() throws {
+        try expectEveryTruncationRefused(["gguf/types.gguf", "gguf/kquants.q3_K.gguf", "gguf/kquants.q6_K.gguf",
+                                          "oversized/base.gguf"], read: FullRead.checkpoint)
+    }
+
     /// UNet inputs and importance files go through the same readers; their own loaders must pass the refusal on.
     func testUNetInputsAndImportance() throws {
         try expectEveryTruncationRefused(["unet/reference_io.safetensors", "unet/forward/sd1_odd.safetensors"]) {

@@ -4,7 +4,7 @@ import BFQCore
 /// Shared by the libFuzzer driver (Fuzz/, tools/fuzz.sh), which ignores the error (only a crash, a hang or a sanitizer
 /// report fails), and by the regression test that replays testdata/fuzz/<target>/.
 public enum FuzzEntry: String, CaseIterable, Sendable {
-    case safetensors, pytorch, pickle, bfq, bfqResealed = "bfq-resealed", plan, unetConfig = "unet-config"
+    case safetensors, pytorch, pickle, bfq, bfqResealed = "bfq-resealed", plan, unetConfig = "unet-config", gguf
 
     /// Runs the reader behind this target on `bytes`; throws its error when the input is refused.
     public func run(_ bytes: UnsafeRawBufferPointer) throws {
@@ -19,6 +19,9 @@ public enum FuzzEntry: String, CaseIterable, Sendable {
             ContainerResealing.reseal(&copy)
             try copy.withUnsafeBytes { try Self.container($0) }
         case .plan: _ = try QuantizationPlan.load(FuzzInputFile.shared.write(bytes))
+        case .gguf:
+            let checkpoint = try GGUFReader.read(MappedFile(path: FuzzInputFile.shared.write(bytes)))
+            for tensor in checkpoint.tensors where tensor.dtype.isFloatingPoint { _ = try checkpoint.floats(of: tensor) }
         }
     }
 

@@ -337,12 +337,55 @@ def lie_about_content_size(frame, size):
     return frame[:6] + le32(size) + frame[10:]
 
 
+# ---------------------------------------------------------------- GGUF
+
+def gguf_string(text):
+    data = text.encode()
+    return le64(len(data)) + data
+
+
+def gguf(kvs=b"", kv_count=0, tensors=((b"t", 2, (2, 2), 0, 0),), tensor_count=None, data=FOUR_FLOATS):
+    """A GGUF v3 file: `kvs` raw key/value records, tensor infos (name, n_dims, dims, type, offset), data at 32."""
+    infos = b"".join(le64(len(name)) + name + le32(rank) + b"".join(le64(d) for d in dims) + le32(kind) + le64(offset)
+                     for name, rank, dims, kind, offset in tensors)
+    head = b"GGUF" + le32(3) + le64(len(tensors) if tensor_count is None else tensor_count) + le64(kv_count) + kvs + infos
+    return head + b"\0" * (-len(head) % 32) + data
+
+
+def gguf_cases():
+    import gguf as gguf_py
+    write("base.gguf", gguf(), "gguf", None, what="valid: one F32 [2, 2] tensor")
+    reader = gguf_py.GGUFReader(os.path.join(OUT, "base.gguf"))
+    assert reader.tensors[0].data.tolist() == [[1, 2], [3, 4]], reader.tensors[0].data
+    write("gguf_tensor_count_2e40.gguf", gguf(tensor_count=TB), "gguf",
+          "tensor_count at byte 8: declares 1099511627776, but the", TB * 24, "tensor_count 2^40")
+    write("gguf_kv_count_2e40.gguf", gguf(kv_count=TB), "gguf",
+          "metadata_kv_count at byte 16: declares 1099511627776, but the", TB * 13, "metadata_kv_count 2^40")
+    write("gguf_key_length_2e40.gguf", gguf(le64(TB) + b"general.name" + le32(4) + le32(1), 1), "gguf",
+          "metadata key at byte 24: is 1099511627776 bytes long; the limit is 65535", TB, "a key's length 2^40")
+    write("gguf_string_2e40.gguf", gguf(gguf_string("general.name") + le32(8) + le64(TB) + b"x", 1), "gguf",
+          "general.name at byte 48: declares 1099511627776 bytes but the file ends", TB, "a string value's length 2^40")
+    write("gguf_array_2e40.gguf", gguf(gguf_string("a.list") + le32(9) + le32(6) + le64(TB) + FOUR_FLOATS, 1), "gguf",
+          "element count of a.list at byte 46: declares 1099511627776, but the", 4 * TB, "an F32 array of 2^40 elements")
+    write("gguf_string_array_2e40.gguf", gguf(gguf_string("a.words") + le32(9) + le32(8) + le64(TB) + gguf_string("w"), 1),
+          "gguf", "element count of a.words at byte 47: declares 1099511627776, but the", 8 * TB,
+          "a string array of 2^40 elements")
+    write("gguf_dims_terabytes.gguf", gguf(tensors=((b"t", 2, (1 << 20, 1 << 20), 0, 0),)), "gguf",
+          "GGUF tensor t: its 4398046511104 bytes at data offset 0 run past the end of the 16-byte data section", 4 * TB,
+          "an F32 tensor [2^20, 2^20] with 16 bytes of data")
+    write("gguf_dims_overflow.gguf", gguf(tensors=((b"t", 3, (1 << 31, 1 << 31, 1 << 31), 0, 0),)), "gguf",
+          "GGUF tensor t: its element count overflows", None, "dimensions 2^31 x 2^31 x 2^31")
+    write("gguf_offset_2e40.gguf", gguf(tensors=((b"t", 2, (2, 2), 0, TB),)), "gguf",
+          "GGUF tensor t: its 16 bytes at data offset 1099511627776 run past the end", None, "a tensor at data offset 2^40")
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     for name in os.listdir(OUT):
         if name != "README.md":
             os.remove(os.path.join(OUT, name))
     safetensors_cases()
+    gguf_cases()
     zip_cases()
     legacy_cases()
     bfq_cases()

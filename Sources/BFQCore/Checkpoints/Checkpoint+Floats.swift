@@ -1,12 +1,19 @@
 extension Checkpoint {
     /// The elements of floating-point `tensor` widened to f32, in parallel blocks; a .bfq's quantized tensors decode
-    /// straight to f32 through the lookup-table dequantizer. The tensor's file pages are released afterwards.
+    /// straight to f32 through the lookup-table dequantizer, a GGUF file's through its block decoders. The tensor's
+    /// file pages are released afterwards.
     public func floats(of tensor: TensorEntry) throws -> [Float] {
         precondition(tensor.dtype.isFloatingPoint, "\(tensor.name) is not floating-point")
         let count = tensor.elementCount
         if let container = decoder as? ContainerTensorDecoder, container.isQuantized(tensor) {
             return try [Float](unsafeUninitializedCapacity: count) { out, initialized in
                 try container.decodeFloats(of: tensor, into: out)
+                initialized = count
+            }
+        }
+        if let gguf = decoder as? GGUFTensorDecoder, gguf.isQuantized(tensor) {
+            return [Float](unsafeUninitializedCapacity: count) { out, initialized in
+                gguf.decodeFloats(of: tensor, into: out)
                 initialized = count
             }
         }
@@ -22,7 +29,7 @@ extension Checkpoint {
             }
             initialized = count
         }
-        if decoder == nil { file.release(tensor.storage) }
+        if decoder == nil || decoder is GGUFTensorDecoder { file.release(tensor.storage) }
         return floats
     }
 }

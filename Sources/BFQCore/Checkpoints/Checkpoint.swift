@@ -4,6 +4,7 @@ public enum CheckpointFormat: String, Sendable, CaseIterable {
     case pytorchZip = "pytorch-zip"
     case pytorchLegacy = "pytorch-legacy"
     case bfq
+    case gguf
 }
 
 /// Produces the bytes of tensors that are not stored plainly in the file.

@@ -7,12 +7,14 @@ public enum CheckpointFile {
         case .safetensors: return try SafeTensorsReader.read(file)
         case .pytorchZip, .pytorchLegacy: return try PyTorchReader.read(file)
         case .bfq: return try ContainerTensorDecoder.checkpoint(file)
+        case .gguf: return try GGUFReader.read(file)
         case nil:
             // Damaged files still get the precise complaint of the reader their first bytes or name point to.
             let bytes = file.bytes
             if bytes.starts(with: [0x50, 0x4B, 0x03, 0x04]) || bytes.first == 0x80 { return try PyTorchReader.read(file) }
             if path.lowercased().hasSuffix(".safetensors") { return try SafeTensorsReader.read(file) }
             if path.lowercased().hasSuffix(".bfq") { return try ContainerTensorDecoder.checkpoint(file) }
+            if path.lowercased().hasSuffix(".gguf") { return try GGUFReader.read(file) }
             throw CheckpointError.unknownFormat(path: path)
         }
     }
@@ -20,6 +22,7 @@ public enum CheckpointFile {
     /// The format the bytes look like, or nil. A safetensors file starts with a plausible header length and `{`.
     public static func detect(_ bytes: UnsafeRawBufferPointer) -> CheckpointFormat? {
         if bytes.starts(with: ContainerHeader.magic) { return .bfq }
+        if bytes.starts(with: GGUFReader.magic) { return .gguf }
         if bytes.count >= 9, bytes[8] == UInt8(ascii: "{") {
             let length = bytes.loadUnaligned(as: UInt64.self).littleEndian
             if length <= UInt64(bytes.count - 8) { return .safetensors }

@@ -35,7 +35,8 @@ public struct ConversionPlan: TensorByteSource {
     public let checkpoint: Checkpoint
     public let outputs: [OutputTensor]
     public let metadata: [String: String]
-    private let sources: [TensorEntry]
+    /// The input tensor behind each output.
+    public let sources: [TensorEntry]
 
     /// Plans the conversion of `checkpoint` to `outputPath` (named in errors).
     public init(_ checkpoint: Checkpoint, options: ConversionOptions, outputPath: String) throws {
@@ -77,31 +78,8 @@ public struct ConversionPlan: TensorByteSource {
                 try out.write(bytes)
                 return
             }
-            try Self.convert(bytes, entry.dtype, to: target, into: out)
+            try ElementConverter.convert(bytes, entry.dtype, to: target, into: out)
         }
         checkpoint.file.release(entry.storage)
-    }
-
-    /// Converts element types straight into the writer's buffer, a buffer-full at a time, on all threads.
-    private static func convert(_ bytes: UnsafeRawBufferPointer, _ source: DType, to target: DType,
-                                into out: ByteSink) throws {
-        let count = bytes.count / source.byteSize
-        let perChunk = out.bufferCapacity / target.byteSize
-        let perTask = 1 << 18
-        var done = 0
-        while done < count {
-            let n = min(perChunk, count - done)
-            try out.withOutputBuffer(capacity: n * target.byteSize) { region in
-                let input = bytes.baseAddress! + done * source.byteSize
-                let output = region.baseAddress!
-                Parallel.forEach((n + perTask - 1) / perTask) { task in
-                    let start = task * perTask
-                    ElementConverter.convert(input + start * source.byteSize, source, to: output + start * target.byteSize,
-                                             target, count: min(perTask, n - start))
-                }
-                return n * target.byteSize
-            }
-            done += n
-        }
     }
 }

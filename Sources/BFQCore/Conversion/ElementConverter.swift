@@ -57,4 +57,28 @@ public enum ElementConverter {
         default: preconditionFailure("unsupported target type: \(target)")
         }
     }
+
+    /// Converts `bytes` of `source` elements to `target` straight into the writer's buffer, a buffer-full at a time,
+    /// on all threads.
+    public static func convert(_ bytes: UnsafeRawBufferPointer, _ source: DType, to target: DType,
+                               into out: ByteSink) throws {
+        let count = bytes.count / source.byteSize
+        let perChunk = out.bufferCapacity / target.byteSize
+        let perTask = 1 << 18
+        var done = 0
+        while done < count {
+            let n = min(perChunk, count - done)
+            try out.withOutputBuffer(capacity: n * target.byteSize) { region in
+                let input = bytes.baseAddress! + done * source.byteSize
+                let output = region.baseAddress!
+                Parallel.forEach((n + perTask - 1) / perTask) { task in
+                    let start = task * perTask
+                    ElementConverter.convert(input + start * source.byteSize, source, to: output + start * target.byteSize,
+                                             target, count: min(perTask, n - start))
+                }
+                return n * target.byteSize
+            }
+            done += n
+        }
+    }
 }

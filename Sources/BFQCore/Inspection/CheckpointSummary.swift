@@ -15,6 +15,8 @@ public struct CheckpointSummary: Sendable {
     public var warnings: [String]
     /// For a .bfq file: its manifest and bit accounting.
     public var container: (manifest: ContainerManifest, accounting: ContainerAccounting)?
+    /// For a GGUF file: its header and tensor declarations.
+    public var gguf: GGUFFile?
 
     public init(_ checkpoint: Checkpoint) {
         path = checkpoint.file.path
@@ -39,11 +41,46 @@ public struct CheckpointSummary: Sendable {
             let manifest = decoder.reader.manifest
             container = (manifest, ContainerAccounting(manifest: manifest, fileSize: fileSize))
         }
+        gguf = (checkpoint.decoder as? GGUFTensorDecoder)?.gguf
+    }
+
+    /// Per ggml type of a GGUF file: tensors, elements and stored bytes, in type-id order.
+    var ggmlTypes: [(type: GGMLType, tensors: Int, elements: Int, bytes: Int)] {
+        guard let gguf else { return [] }
+        let groups = Dictionary(grouping: gguf.tensors, by: \.type)
+        return groups.keys.sorted { $0.rawValue < $1.rawValue }.map { type in
+            let these = groups[type]!
+            return (type, these.count, these.reduce(0) { $0 + $1.elementCount }, these.reduce(0) { $0 + $1.byteCount })
+        }
     }
 
     /// The `inspect --json` object.
     public var json: JSONValue {
         var members = baseMembers
+        if let gguf {
+            members[members.count - 1] = JSONMember("tensors", .array(zip(tensors, gguf.tensors).map { tensor, declared in
+                .object([
+                    JSONMember("name", .string(tensor.name)),
+                    JSONMember("dtype", .string(tensor.dtype.rawValue)),
+                    JSONMember("shape", .array(tensor.shape.map { .int(Int64($0)) })),
+                    JSONMember("bytes", .int(Int64(tensor.byteCount))),
+                    JSONMember("ggml_type", .string(declared.type.name)),
+                    JSONMember("ggml_dimensions", .array(declared.dimensions.map { .int(Int64($0)) })),
+                    JSONMember("stored_bytes", .int(Int64(declared.byteCount))),
+                ])
+            }))
+            members.append(JSONMember("gguf", .object([
+                JSONMember("version", .int(Int64(gguf.version))),
+                JSONMember("layout", .string(gguf.layout.rawValue)),
+                JSONMember("alignment", .int(Int64(gguf.alignment))),
+                JSONMember("ggml_types", .object(ggmlTypes.map {
+                    JSONMember($0.type.name, .object([JSONMember("tensors", .int(Int64($0.tensors))),
+                                                     JSONMember("elements", .int(Int64($0.elements))),
+                                                     JSONMember("bytes", .int(Int64($0.bytes)))]))
+                })),
+                JSONMember("bits_per_weight", .double(ggufBitsPerWeight)),
+            ])))
+        }
         guard let container else { return .object(members) }
         // A .bfq checkpoint lists its tensors in manifest order.
         members[members.count - 1] = JSONMember("tensors", .array(zip(tensors, container.manifest.tensors).map { tensor, entry in
@@ -96,6 +133,12 @@ public struct CheckpointSummary: Sendable {
         ]
     }
 
+    /// Bits of tensor data per element of a GGUF file (padding and header excluded).
+    var ggufBitsPerWeight: Double {
+        let elements = ggmlTypes.reduce(0) { $0 + $1.elements }, bytes = ggmlTypes.reduce(0) { $0 + $1.bytes }
+        return Double(bytes * 8) / Double(max(elements, 1))
+    }
+
     /// The plain-text report: a summary, then one line per tensor when `listTensors`.
     public func text(listTensors: Bool) -> String {
         var lines = [
@@ -121,6 +164,14 @@ public struct CheckpointSummary: Sendable {
             lines.append("file bits   \(Formatting.fixed(container.accounting.fileBitsPerWeight, digits: 4)) per weight; "
                 + "fp16 size / file size = \(Formatting.fixed(Double(parameters * 2) / Double(max(fileSize, 1)), digits: 2))")
         }
+        if let gguf {
+            lines.append("gguf        version \(gguf.version), \(gguf.layout.rawValue) layout, alignment \(gguf.alignment)")
+            lines.append("ggml types  " + ggmlTypes.map {
+                "\($0.type.name) ×\($0.tensors) (\(Formatting.fixed(Double($0.elements) / Double(max(parameters, 1)) * 100, digits: 1))%)"
+            }.joined(separator: ", "))
+            lines.append("data bits   \(Formatting.fixed(ggufBitsPerWeight, digits: 4)) per weight; "
+                + "fp16 size / file size = \(Formatting.fixed(Double(parameters * 2) / Double(max(fileSize, 1)), digits: 2))")
+        }
         if metadata.isEmpty {
             lines.append("metadata    none")
         } else {
@@ -134,6 +185,10 @@ public struct CheckpointSummary: Sendable {
             let entries = container?.manifest.tensors
             for (index, tensor) in tensors.enumerated() {
                 var line = "\(Formatting.printable(tensor.name))  \(tensor.dtype.rawValue)  [\(tensor.shape.map(String.init).joined(separator: ", "))]"
+                if let declared = gguf?.tensors[index] {
+                    line += "  \(declared.type.name)  \(Formatting.fixed(declared.type.bitsPerWeight, digits: 3)) bits"
+                        + "  \(Formatting.grouped(declared.byteCount)) bytes stored"
+                }
                 if let entry = entries?[index] {
                     line += "  \(entry.encoding.name)  \(Formatting.fixed(entry.bitsPerCode, digits: 3)) bits"
                         + "\(entry.levels.map { "  \($0) levels" } ?? "")\(entry.packing.map { " \($0.rawValue)" } ?? "")"

@@ -1,8 +1,8 @@
 import Synchronization
 
-/// A UNet's weights from any checkpoint bfq reads (safetensors, .ckpt, .bfq), in ldm or diffusers naming, alone or
-/// inside a full SD checkpoint. Resident sources widen every tensor to f32 once, when first asked; packed ones (the
-/// default for .bfq) decode a tensor each time it is asked for, through the lookup-table dequantizer for quantized
+/// A UNet's weights from any checkpoint bfq reads (safetensors, .ckpt, .bfq, GGUF), in ldm or diffusers naming, alone
+/// or inside a full SD checkpoint. Resident sources widen every tensor to f32 once, when first asked; packed ones (the
+/// default for .bfq and GGUF) decode a tensor each time it is asked for, through the lookup-table dequantizer for quantized
 /// tensors, so only one layer's f32 weights exist at a time.
 public final class CheckpointUNetWeights: UNetWeightSource {
     public let checkpoint: Checkpoint
@@ -20,11 +20,11 @@ public final class CheckpointUNetWeights: UNetWeightSource {
     private let unetNames: [String]
     private let read = Mutex<Set<String>>([])
 
-    /// - Parameter resident: keep decoded tensors (nil: keep them unless the file is a .bfq).
+    /// - Parameter resident: keep decoded tensors (nil: keep them unless the file is a .bfq or GGUF).
     public init(_ checkpoint: Checkpoint, resident: Bool? = nil) throws {
         self.checkpoint = checkpoint
         path = checkpoint.file.path
-        self.resident = resident ?? (checkpoint.format != .bfq)
+        self.resident = resident ?? ![.bfq, .gguf].contains(checkpoint.format)
         let cache = (checkpoint.decoder as? ContainerTensorDecoder)?.reader.manifest.timeFeatures
         // Cache layers are renamed with the tensors, so ldm module names map in the file's own block layout.
         let names = checkpoint.tensors.map(\.name) + (cache?.layers.map { $0.name + ".weight" } ?? [])

@@ -17,7 +17,7 @@ public struct LoadedUNet: Sendable {
 
     /// Opens the UNet in `path`. The configuration is `configPath` when given, else a diffusers `config.json` of
     /// `UNet2DConditionModel` beside the file (the layout of a diffusers `unet/` folder), else inferred from the weights.
-    /// - Parameter resident: keep decoded f32 weights (nil: unless the file is a .bfq).
+    /// - Parameter resident: keep decoded f32 weights (nil: unless the file is a .bfq or GGUF).
     public static func open(_ path: String, config configPath: String? = nil, resident: Bool? = nil) throws -> LoadedUNet {
         let weights = try CheckpointUNetWeights(try CheckpointFile.open(path), resident: resident)
         let config: UNetConfig

@@ -67,4 +67,5 @@ ptrdiff_t bfq_dequantize_rows(const bfq_dequant_job *job, const uint8_t *packed,
 #include "BFQAllocate.h"
 #include "BFQCompensate.h"
 #include "BFQBLAS.h"
+#include "BFQGGUF.h"
 #endif

@@ -1,0 +1,366 @@
+#include "BFQGGUF.h"
+#include "CBFQShims.h"
+#include <math.h>
+#include <string.h>
+
+/* Each decoder below mirrors the order of operations of the matching gguf-py `dequantize_blocks`, one f32 rounding
+ * per numpy operation (this target is compiled with -ffp-contract=off), so that the results are the same bits. */
+
+static float half(const uint8_t *p) {
+    uint16_t h = (uint16_t)(p[0] | (p[1] << 8));
+    float f;
+    bfq_f16_to_f32(&h, &f, 1);
+    return f;
+}
+
+/* Q4_0, 18 bytes: f16 d, 16 bytes of nibbles (low: elements 0-15, high: 16-31); x = d * (q - 8). */
+static void q4_0(const uint8_t *b, float *y) {
+    float d = half(b);
+    for (int j = 0; j < 16; j++) {
+        y[j] = d * (float)((int)(b[2 + j] & 0x0F) - 8);
+        y[j + 16] = d * (float)((int)(b[2 + j] >> 4) - 8);
+    }
+}
+
+/* Q4_1, 20 bytes: f16 d, f16 m, nibbles; x = d * q + m. */
+static void q4_1(const uint8_t *b, float *y) {
+    float d = half(b), m = half(b + 2);
+    for (int j = 0; j < 16; j++) {
+        y[j] = d * (float)(b[4 + j] & 0x0F) + m;
+        y[j + 16] = d * (float)(b[4 + j] >> 4) + m;
+    }
+}
+
+static uint32_t le32(const uint8_t *p) {
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+/* Q5_0, 22 bytes: f16 d, u32 fifth bits (bit j for element j), nibbles; x = d * (q - 16). */
+static void q5_0(const uint8_t *b, float *y) {
+    float d = half(b);
+    uint32_t qh = le32(b + 2);
+    for (int j = 0; j < 16; j++) {
+        int lo = (b[6 + j] & 0x0F) | (int)(((qh >> j) & 1) << 4);
+        int hi = (b[6 + j] >> 4) | (int)(((qh >> (j + 16)) & 1) << 4);
+        y[j] = d * (float)(lo - 16);
+        y[j + 16] = d * (float)(hi - 16);
+    }
+}
+
+/* Q5_1, 24 bytes: f16 d, f16 m, u32 fifth bits, nibbles; x = d * q + m. */
+static void q5_1(const uint8_t *b, float *y) {
+    float d = half(b), m = half(b + 2);
+    uint32_t qh = le32(b + 4);
+    for (int j = 0; j < 16; j++) {
+        int lo = (b[8 + j] & 0x0F) | (int)(((qh >> j) & 1) << 4);
+        int hi = (b[8 + j] >> 4) | (int)(((qh >> (j + 16)) & 1) << 4);
+        y[j] = d * (float)lo + m;
+        y[j + 16] = d * (float)hi + m;
+    }
+}
+
+/* Q8_0, 34 bytes: f16 d, 32 int8; x = q * d. */
+static void q8_0(const uint8_t *b, float *y) {
+    float d = half(b);
+    for (int j = 0; j < 32; j++) y[j] = (float)(int8_t)b[2 + j] * d;
+}
+
+/* Element e of a 256-element super-block whose 2-bit fields are packed as ggml's K-quants pack them: two halves of
+ * 128, each 32 bytes, field s of byte l holding element 32 s + l of the half. */
+static int crumb(const uint8_t *qs, int e) {
+    int h = e >> 7, s = (e >> 5) & 3, l = e & 31;
+    return (qs[h * 32 + l] >> (2 * s)) & 3;
+}
+
+/* Q2_K, 84 bytes: 16 scale bytes (low nibble scale, high nibble min, per 16 elements), 64 bytes of 2-bit q, f16 d,
+ * f16 dmin; x = (d * sc) * q - (dmin * m). */
+static void q2_k(const uint8_t *b, float *y) {
+    const uint8_t *scales = b, *qs = b + 16;
+    float d = half(b + 80), dmin = half(b + 82);
+    for (int g = 0; g < 16; g++) {
+        float dl = d * (float)(scales[g] & 0x0F);
+        float ml = dmin * (float)(scales[g] >> 4);
+        for (int i = 0; i < 16; i++) {
+            int e = g * 16 + i;
+            y[e] = dl * (float)crumb(qs, e) - ml;
+        }
+    }
+}
+
+/* Q3_K, 110 bytes: 32 bytes of high bits (bit j of byte l: element 32 j + l), 64 bytes of 2-bit q, 12 bytes of
+ * sixteen 6-bit scales, f16 d; x = (d * (sc - 32)) * (q - 4 * (1 - high bit)). */
+static void q3_k(const uint8_t *b, float *y) {
+    const uint8_t *hmask = b, *qs = b + 32, *sc = b + 96;
+    float d = half(b + 108);
+    for (int g = 0; g < 16; g++) {
+        int low = (sc[g & 7] >> (4 * (g >> 3))) & 0x0F;
+        int high = (sc[8 + (g & 3)] >> (2 * (g >> 2))) & 0x03;
+        float dl = d * (float)((low | (high << 4)) - 32);
+        for (int i = 0; i < 16; i++) {
+            int e = g * 16 + i;
+            int bit = (hmask[e & 31] >> (e >> 5)) & 1;
+            y[e] = dl * (float)(crumb(qs, e) - ((bit ^ 1) << 2));
+        }
+    }
+}
+
+/* The eight 6-bit scales and mins of Q4_K and Q5_K, packed in 12 bytes. */
+static void scale_min_k4(const uint8_t *s, int j, int *sc, int *m) {
+    if (j < 4) {
+        *sc = s[j] & 0x3F;
+        *m = s[j + 4] & 0x3F;
+    } else {
+        *sc = (s[j + 4] & 0x0F) | ((s[j - 4] >> 2) & 0x30);
+        *m = (s[j + 4] >> 4) | ((s[j] >> 2) & 0x30);
+    }
+}
+
+/* Q4_K, 144 bytes: f16 d, f16 dmin, 12 scale bytes, 128 bytes of nibbles (sub-block j of 32: byte 32 (j / 2) + l,
+ * low nibble for even j); x = (d * sc) * q - (dmin * m). */
+static void q4_k(const uint8_t *b, float *y) {
+    float d = half(b), dmin = half(b + 2);
+    const uint8_t *qs = b + 16;
+    for (int j = 0; j < 8; j++) {
+        int sc, m;
+        scale_min_k4(b + 4, j, &sc, &m);
+        float dl = d * (float)sc, ml = dmin * (float)m;
+        for (int l = 0; l < 32; l++) {
+            int q = (qs[32 * (j >> 1) + l] >> (4 * (j & 1))) & 0x0F;
+            y[32 * j + l] = dl * (float)q - ml;
+        }
+    }
+}
+
+/* Q5_K, 176 bytes: f16 d, f16 dmin, 12 scale bytes, 32 bytes of fifth bits (bit j of byte l), 128 bytes of nibbles. */
+static void q5_k(const uint8_t *b, float *y) {
+    float d = half(b), dmin = half(b + 2);
+    const uint8_t *qh = b + 16, *qs = b + 48;
+    for (int j = 0; j < 8; j++) {
+        int sc, m;
+        scale_min_k4(b + 4, j, &sc, &m);
+        float dl = d * (float)sc, ml = dmin * (float)m;
+        for (int l = 0; l < 32; l++) {
+            int q = ((qs[32 * (j >> 1) + l] >> (4 * (j & 1))) & 0x0F) | (((qh[l] >> j) & 1) << 4);
+            y[32 * j + l] = dl * (float)q - ml;
+        }
+    }
+}
+
+/* Q6_K, 210 bytes: 128 bytes of low nibbles, 64 bytes of 2-bit highs, 16 int8 scales, f16 d; x = (d * sc) * (q - 32). */
+static void q6_k(const uint8_t *b, float *y) {
+    const uint8_t *ql = b, *qh = b + 128;
+    const int8_t *scales = (const int8_t *)(b + 192);
+    float d = half(b + 208);
+    for (int e = 0; e < 256; e++) {
+        int h = e >> 7, nibble = (e >> 6) & 1, k = e & 63, s = (e >> 5) & 3, l = e & 31;
+        int low = (ql[h * 64 + k] >> (4 * nibble)) & 0x0F;
+        int high = (qh[h * 32 + l] >> (2 * s)) & 0x03;
+        float dl = d * (float)scales[e >> 4];
+        y[e] = dl * (float)((low | (high << 4)) - 32);
+    }
+}
+
+/* TQ1_0, 54 bytes: 48 bytes of five base-3 digits each, 4 bytes of four, f16 d. Digit p of byte v is
+ * ((v * 3^p mod 256) * 3) >> 8; x = d * (digit - 1). */
+static void tq1_0(const uint8_t *b, float *y) {
+    static const uint8_t pow3[5] = {1, 3, 9, 27, 81};
+    float d = half(b + 52);
+    int e = 0;
+    for (int p = 0; p < 5; p++)
+        for (int l = 0; l < 32; l++, e++) y[e] = d * (float)(((uint8_t)(b[l] * pow3[p]) * 3 >> 8) - 1);
+    for (int p = 0; p < 5; p++)
+        for (int l = 0; l < 16; l++, e++) y[e] = d * (float)(((uint8_t)(b[32 + l] * pow3[p]) * 3 >> 8) - 1);
+    for (int p = 0; p < 4; p++)
+        for (int l = 0; l < 4; l++, e++) y[e] = d * (float)(((uint8_t)(b[48 + l] * pow3[p]) * 3 >> 8) - 1);
+}
+
+/* TQ2_0, 66 bytes: 64 bytes of 2-bit q packed as the K-quants pack them, f16 d; x = d * (q - 1). */
+static void tq2_0(const uint8_t *b, float *y) {
+    float d = half(b + 64);
+    for (int e = 0; e < 256; e++) y[e] = d * (float)(crumb(b, e) - 1);
+}
+
+typedef void (*block_decoder)(const uint8_t *, float *);
+
+int bfq_gguf_dequantize(uint32_t type, const uint8_t *src, float *dst, size_t blocks) {
+    block_decoder decode;
+    size_t bytes, elements;
+    switch (type) {
+    case 2: decode = q4_0; bytes = 18; elements = 32; break;
+    case 3: decode = q4_1; bytes = 20; elements = 32; break;
+    case 6: decode = q5_0; bytes = 22; elements = 32; break;
+    case 7: decode = q5_1; bytes = 24; elements = 32; break;
+    case 8: decode = q8_0; bytes = 34; elements = 32; break;
+    case 10: decode = q2_k; bytes = 84; elements = 256; break;
+    case 11: decode = q3_k; bytes = 110; elements = 256; break;
+    case 12: decode = q4_k; bytes = 144; elements = 256; break;
+    case 13: decode = q5_k; bytes = 176; elements = 256; break;
+    case 14: decode = q6_k; bytes = 210; elements = 256; break;
+    case 34: decode = tq1_0; bytes = 54; elements = 256; break;
+    case 35: decode = tq2_0; bytes = 66; elements = 256; break;
+    default: return -1;
+    }
+    for (size_t i = 0; i < blocks; i++) decode(src + i * bytes, dst + i * elements);
+    return 0;
+}
+
+/* Encoders: gguf-py's `quantize_blocks`, one f32 rounding per numpy operation. */
+
+static void put_half(uint8_t *p, float f) {
+    uint16_t h;
+    bfq_f32_to_f16(&f, &h, 1);
+    p[0] = (uint8_t)h;
+    p[1] = (uint8_t)(h >> 8);
+}
+
+/* numpy's `where(d == 0, 0, 1 / d)`. */
+static float inverse(float d) { return d == 0.0f ? 0.0f : 1.0f / d; }
+
+/* gguf-py's np_roundf: round half away from zero, as floor(a) + floor(2 (a - floor(a))) with the sign put back. */
+static float round_away(float x) {
+    float a = fabsf(x), floored = floorf(a);
+    float r = floored + floorf(2.0f * (a - floored));
+    return x < 0 ? -r : (x > 0 ? r : 0.0f * r);
+}
+
+/* numpy's `trunc(v).astype(uint8).clip(0, top)` for the non-negative v these encoders produce. */
+static uint8_t code(float v, int top) {
+    float t = truncf(v);
+    int q = t >= 255.0f ? 255 : (t <= 0.0f ? 0 : (int)t);
+    return (uint8_t)(q > top ? top : q);
+}
+
+/* The signed element of largest magnitude (the first of equals), as numpy's argmax of abs picks it. */
+static float signed_max(const float *x, int n) {
+    float best = x[0], magnitude = fabsf(x[0]);
+    for (int j = 1; j < n; j++)
+        if (fabsf(x[j]) > magnitude) { magnitude = fabsf(x[j]); best = x[j]; }
+    return best;
+}
+
+static void min_max(const float *x, int n, float *lo, float *hi) {
+    *lo = *hi = x[0];
+    for (int j = 1; j < n; j++) {
+        if (x[j] < *lo) *lo = x[j];
+        if (x[j] > *hi) *hi = x[j];
+    }
+}
+
+static float abs_max(const float *x, int n) {
+    float m = 0.0f;
+    for (int j = 0; j < n; j++) if (fabsf(x[j]) > m) m = fabsf(x[j]);
+    return m;
+}
+
+static void enc_q8_0(const float *x, uint8_t *b) {
+    float d = abs_max(x, 32) / 127.0f, id = inverse(d);
+    put_half(b, d);
+    for (int j = 0; j < 32; j++) b[2 + j] = (uint8_t)(int8_t)round_away(x[j] * id);
+}
+
+static void enc_q4_0(const float *x, uint8_t *b) {
+    float d = signed_max(x, 32) / -8.0f, id = inverse(d);
+    uint8_t q[32];
+    for (int j = 0; j < 32; j++) q[j] = code(x[j] * id + 8.5f, 15);
+    put_half(b, d);
+    for (int j = 0; j < 16; j++) b[2 + j] = (uint8_t)(q[j] | (q[j + 16] << 4));
+}
+
+static void enc_q4_1(const float *x, uint8_t *b) {
+    float lo, hi;
+    min_max(x, 32, &lo, &hi);
+    float d = (hi - lo) / 15.0f, id = inverse(d);
+    uint8_t q[32];
+    for (int j = 0; j < 32; j++) q[j] = code((x[j] - lo) * id + 0.5f, 15);
+    put_half(b, d);
+    put_half(b + 2, lo);
+    for (int j = 0; j < 16; j++) b[4 + j] = (uint8_t)(q[j] | (q[j + 16] << 4));
+}
+
+/* The fifth bits of 32 five-bit codes, bit j for code j, little-endian. */
+static void put_fifth_bits(uint8_t *p, const uint8_t *q) {
+    uint32_t qh = 0;
+    for (int j = 0; j < 32; j++) qh |= (uint32_t)((q[j] >> 4) & 1) << j;
+    for (int k = 0; k < 4; k++) p[k] = (uint8_t)(qh >> (8 * k));
+}
+
+static void enc_q5_0(const float *x, uint8_t *b) {
+    float d = signed_max(x, 32) / -16.0f, id = inverse(d);
+    uint8_t q[32];
+    for (int j = 0; j < 32; j++) q[j] = code(x[j] * id + 16.5f, 31);
+    put_half(b, d);
+    put_fifth_bits(b + 2, q);
+    for (int j = 0; j < 16; j++) b[6 + j] = (uint8_t)((q[j] & 0x0F) | (q[j + 16] << 4));
+}
+
+static void enc_q5_1(const float *x, uint8_t *b) {
+    float lo, hi;
+    min_max(x, 32, &lo, &hi);
+    float d = (hi - lo) / 31.0f, id = inverse(d);
+    uint8_t q[32];
+    for (int j = 0; j < 32; j++) q[j] = code((x[j] - lo) * id + 0.5f, 31);
+    put_half(b, d);
+    put_half(b + 2, lo);
+    put_fifth_bits(b + 4, q);
+    for (int j = 0; j < 16; j++) b[8 + j] = (uint8_t)((q[j] & 0x0F) | (q[j + 16] << 4));
+}
+
+/* Ternary digits 0, 1, 2 of a 256-element block: round(x / max|x|) + 1. */
+static float ternary(const float *x, uint8_t *t) {
+    float d = abs_max(x, 256), id = inverse(d);
+    for (int j = 0; j < 256; j++) t[j] = (uint8_t)((int8_t)round_away(x[j] * id) + 1);
+    return d;
+}
+
+static void enc_tq1_0(const float *x, uint8_t *b) {
+    static const int pow3[5] = {81, 27, 9, 3, 1};
+    uint8_t t[256];
+    float d = ternary(x, t);
+    /* Five digits per byte (four in the last 4 bytes), as a base-3 fraction scaled to 0-255, rounded up. */
+    for (int l = 0; l < 32; l++) {
+        int v = 0;
+        for (int p = 0; p < 5; p++) v += t[p * 32 + l] * pow3[p];
+        b[l] = (uint8_t)((v * 256 + 242) / 243);
+    }
+    for (int l = 0; l < 16; l++) {
+        int v = 0;
+        for (int p = 0; p < 5; p++) v += t[160 + p * 16 + l] * pow3[p];
+        b[32 + l] = (uint8_t)((v * 256 + 242) / 243);
+    }
+    for (int l = 0; l < 4; l++) {
+        int v = 0;
+        for (int p = 0; p < 4; p++) v += t[240 + p * 4 + l] * pow3[p];
+        b[48 + l] = (uint8_t)((v * 256 + 242) / 243);
+    }
+    put_half(b + 52, d);
+}
+
+static void enc_tq2_0(const float *x, uint8_t *b) {
+    uint8_t t[256];
+    float d = ternary(x, t);
+    for (int h = 0; h < 2; h++)
+        for (int l = 0; l < 32; l++) {
+            const uint8_t *u = t + h * 128 + l;
+            b[h * 32 + l] = (uint8_t)(u[0] | (u[32] << 2) | (u[64] << 4) | (u[96] << 6));
+        }
+    put_half(b + 64, d);
+}
+
+typedef void (*block_encoder)(const float *, uint8_t *);
+
+int bfq_gguf_quantize(uint32_t type, const float *src, uint8_t *dst, size_t blocks) {
+    block_encoder encode;
+    size_t bytes, elements;
+    switch (type) {
+    case 2: encode = enc_q4_0; bytes = 18; elements = 32; break;
+    case 3: encode = enc_q4_1; bytes = 20; elements = 32; break;
+    case 6: encode = enc_q5_0; bytes = 22; elements = 32; break;
+    case 7: encode = enc_q5_1; bytes = 24; elements = 32; break;
+    case 8: encode = enc_q8_0; bytes = 34; elements = 32; break;
+    case 34: encode = enc_tq1_0; bytes = 54; elements = 256; break;
+    case 35: encode = enc_tq2_0; bytes = 66; elements = 256; break;
+    default: return -1;
+    }
+    for (size_t i = 0; i < blocks; i++) encode(src + i * elements, dst + i * bytes);
+    return 0;
+}

@@ -1,0 +1,111 @@
+import Foundation
+import XCTest
+@testable import BFQCore
+
+/// `convert … OUT.gguf`: blocks byte for byte as gguf-py's writer stored them, the per-tensor type rules, both
+/// layouts, and files that read back as written.
+final class GGUFWriterTests: XCTestCase {
+    private func convert(_ input: String, _ options: GGUFWriteOptions, conversion: ConversionOptions = ConversionOptions()) throws
+        -> (path: String, conversion: GGUFConversion) {
+        let checkpoint = try CheckpointFile.open(TestFiles.path(input))
+        let path = try TestFiles.temporaryDirectory() + "/out.gguf"
+        let plan = try ConversionPlan(checkpoint, options: conversion, outputPath: path)
+        let gguf = try GGUFConversion(plan, options: options, outputPath: path)
+        try gguf.write(to: path, durable: false)
+        return (path, gguf)
+    }
+
+    /// The stored bytes of tensor `name` in the GGUF file at `path`, with its type.
+    private func stored(_ path: String, _ name: String) throws -> (type: GGMLType, bytes: [UInt8]) {
+        let file = try MappedFile(path: path)
+        let gguf = try GGUFReader.parse(file)
+        let tensor = try XCTUnwrap(gguf.tensors.first { $0.name == name }, name)
+        let start = gguf.dataStart + tensor.offset
+        return (tensor.type, Array(file.bytes(in: start ..< start + tensor.byteCount)))
+    }
+
+    /// Each type gguf-py quantizes, from the same f32 values: the same blocks as gguf-py wrote into types.gguf
+    /// (heavy-tailed rows, and rows of zeros, a constant, one outlier, all negative, tiny values).
+    func testBlocksEqualGGUFPyQuantize() throws {
+        for type in GGUFWriteOptions.writable {
+            let name = type.name.lowercased() + ".weight"
+            let rule = try GGUFWriteOptions.Rule("^\(NSRegularExpression.escapedPattern(for: name))$=\(type.name)")
+            let (path, _) = try convert("gguf/types.source.safetensors", GGUFWriteOptions(type: .f32, rules: [rule]))
+            let ours = try stored(path, name), theirs = try stored(TestFiles.path("gguf/types.gguf"), name)
+            XCTAssertEqual(ours.type, type, name)
+            XCTAssertEqual(theirs.type, type, name)
+            let differing = zip(ours.bytes, theirs.bytes).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+            XCTAssertEqual(ours.bytes.count, theirs.bytes.count, name)
+            XCTAssertNil(differing, "\(name): first differing byte \(differing ?? 0) of block \((differing ?? 0) / type.block.bytes)")
+        }
+    }
+
+    /// stable-diffusion.cpp's rules at --type q4_0: convolutions (rows of kernel width), 1-D tensors and the input,
+    /// output and time-embedding layers stay F16; linear weights whose rows fit 32 are Q4_0; a rule overrides.
+    func testTypeRulesInSDCppLayout() throws {
+        let rule = try GGUFWriteOptions.Rule(#"attn2\.to_[kv]=q8_0"#)
+        let (path, conversion) = try convert("unet/tiny_unet.ldm.safetensors", GGUFWriteOptions(type: .q4_0, rules: [rule]))
+        let types = Dictionary(uniqueKeysWithValues: conversion.outputs.map { ($0.name, $0.type) })
+        let source = try CheckpointFile.open(TestFiles.path("unet/tiny_unet.ldm.safetensors"))
+        XCTAssertEqual(conversion.outputs.map(\.name), source.tensors.map(\.name))
+        for tensor in source.tensors {
+            let name = tensor.name, type = types[name]!
+            if name.contains("attn2.to_k.") || name.contains("attn2.to_v.") {
+                XCTAssertEqual(type, tensor.shape.last! % 32 == 0 ? .q8_0 : .f16, name)
+            } else if tensor.shape.count == 2, tensor.shape[1] % 32 == 0, !name.contains(".time_embed.") {
+                XCTAssertEqual(type, .q4_0, name)
+            } else {
+                XCTAssertEqual(type, .f16, name)
+            }
+        }
+        XCTAssertEqual(types["model.diffusion_model.time_embed.0.weight"], .f16)
+        XCTAssertEqual(types["model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight"], .q8_0)
+        XCTAssertEqual(Set(types.values), [.f16, .q4_0, .q8_0])
+        // Reads back with the source's names and shapes; an F16 tensor holds the source rounded to f16.
+        let written = try CheckpointFile.open(path)
+        XCTAssertEqual(written.tensors.map(\.shape), source.tensors.map(\.shape))
+        let conv = try XCTUnwrap(source.tensors.first { $0.name.hasSuffix("input_blocks.1.0.in_layers.2.weight") })
+        let widened = try written.floats(of: written.tensors.first { $0.name == conv.name }!)
+        XCTAssertEqual(widened, try source.floats(of: conv).map { Float(Float16($0)) })
+    }
+
+    /// ComfyUI-GGUF's layout: the same names, original shapes and flattening as the ComfyUI-layout fixture, the
+    /// metadata it writes, and every 2-D weight whose rows fit quantized.
+    func testComfyLayoutMatchesComfyUIConventions() throws {
+        let (path, conversion) = try convert("unet/tiny_unet.ldm.safetensors", GGUFWriteOptions(type: .q8_0, layout: .comfy))
+        let ours = try GGUFReader.parse(MappedFile(path: path))
+        let fixture = try GGUFReader.parse(MappedFile(path: TestFiles.path("gguf/tiny_unet.comfy.gguf")))
+        XCTAssertEqual(ours.tensors.map(\.name), fixture.tensors.map(\.name))
+        XCTAssertEqual(ours.tensors.map(\.dimensions), fixture.tensors.map(\.dimensions))
+        XCTAssertEqual(ours.tensors.map(\.shape), fixture.tensors.map(\.shape))
+        XCTAssertEqual(ours.value("general.architecture"), .string("sd1"))
+        XCTAssertEqual(ours.value("general.quantization_version"), .uint32(2))
+        XCTAssertEqual(ours.value("general.file_type"), .uint32(7))
+        let shapeKeys = { (file: GGUFFile) in file.metadata.filter { $0.key.hasPrefix("comfy.gguf.orig_shape.") } }
+        XCTAssertEqual(shapeKeys(ours).map(\.key), shapeKeys(fixture).map(\.key))
+        XCTAssertEqual(shapeKeys(ours).map(\.value.text), shapeKeys(fixture).map(\.value.text))
+        // The fixture quantized the same 2-D weights to Q8_0 with gguf-py: those blocks are identical.
+        for (mine, theirs) in zip(ours.tensors, fixture.tensors) where theirs.type == .q8_0 {
+            XCTAssertEqual(mine.type, .q8_0, mine.name)
+            XCTAssertEqual(try stored(path, mine.name).bytes, try stored(TestFiles.path("gguf/tiny_unet.comfy.gguf"), mine.name).bytes, mine.name)
+        }
+        XCTAssertTrue(conversion.summary.contains("Q8_0 ×180"), conversion.summary)
+    }
+
+    func testSameInputSameBytes() throws {
+        let first = try convert("unet/tiny_unet.ldm.safetensors", GGUFWriteOptions(type: .q5_1, layout: .comfy)).path
+        let again = try convert("unet/tiny_unet.ldm.safetensors", GGUFWriteOptions(type: .q5_1, layout: .comfy)).path
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: first)), try Data(contentsOf: URL(fileURLWithPath: again)))
+    }
+
+    func testBadOptionsAreOneLine() throws {
+        XCTAssertThrowsError(try GGUFWriteOptions.type(named: "q4_k_m")) { XCTAssertTrue("\($0)".hasPrefix("--type q4_k_m: not a type bfq writes"), "\($0)") }
+        XCTAssertThrowsError(try GGUFWriteOptions.Rule("attn")) { XCTAssertTrue("\($0)".contains("expected PATTERN=TYPE"), "\($0)") }
+        XCTAssertThrowsError(try GGUFWriteOptions.Rule("(=q8_0")) { XCTAssertTrue("\($0)".contains("is not a regular expression"), "\($0)") }
+        XCTAssertThrowsError(try GGUFWriteOptions.Rule("attn=iq2_xxs")) { XCTAssertTrue("\($0)".contains("IQ2_XXS is not a type bfq writes") || "\($0)".contains("iq2_xxs is not a type bfq writes"), "\($0)") }
+        // A layout that needs a UNet refuses a file without one.
+        XCTAssertThrowsError(try convert("gguf/types.source.safetensors", GGUFWriteOptions(type: .q8_0, layout: .comfy))) {
+            XCTAssertTrue("\($0)".contains("--layout comfy needs an SD 1.x/2.x or SDXL UNet"), "\($0)")
+        }
+    }
+}
