@@ -346,6 +346,357 @@ static void enc_tq2_0(const float *x, uint8_t *b) {
     put_half(b + 64, d);
 }
 
+/* K-quant encoders: ggml's reference quantizers (ggml-quants.c, quantize_row_q*_K_ref, used when no importance
+ * matrix is given), reproduced operation for operation in f32 so that the blocks are the same bytes. */
+
+/* ggml's nearest_int: round half to even by adding 1.5 * 2^23 (exact for |v| < 2^22). */
+static int nearest(float v) {
+    float shifted = v + 12582912.0f;
+    int32_t bits;
+    memcpy(&bits, &shifted, 4);
+    return (bits & 0x007FFFFF) - 0x00400000;
+}
+
+static int clampi(int v, int lo, int hi) { return v < lo ? lo : (v > hi ? hi : v); }
+
+static float half_round_trip(float f, uint8_t *p) {
+    put_half(p, f);
+    return half(p);
+}
+
+/* Symmetric codes in [-nmax, nmax) for a group (ggml's make_qx_quants with x^2 weights): a scale from -nmax/max, then
+ * nineteen nearby scales tried, the one maximising (sum w x l)^2 / (sum w l^2) kept. Codes are stored + nmax. */
+static float symmetric_codes(int n, int nmax, const float *x, int8_t *codes) {
+    float max = 0.0f, amax = 0.0f;
+    for (int i = 0; i < n; i++)
+        if (fabsf(x[i]) > amax) { amax = fabsf(x[i]); max = x[i]; }
+    if (amax < 1e-15f) {
+        memset(codes, 0, (size_t)n);
+        return 0.0f;
+    }
+    float iscale = (float)(-nmax) / max;
+    float sumlx = 0.0f, suml2 = 0.0f;
+    for (int i = 0; i < n; i++) {
+        int l = clampi(nearest(iscale * x[i]), -nmax, nmax - 1);
+        codes[i] = (int8_t)(l + nmax);
+        float w = x[i] * x[i];
+        sumlx += w * x[i] * (float)l;
+        suml2 += w * (float)l * (float)l;
+    }
+    float scale = suml2 != 0.0f ? sumlx / suml2 : 0.0f;
+    float best = scale * sumlx;
+    for (int step = -9; step <= 9; step++) {
+        if (step == 0) continue;
+        iscale = -((float)nmax + 0.1f * (float)step) / max;
+        sumlx = suml2 = 0.0f;
+        for (int i = 0; i < n; i++) {
+            int l = clampi(nearest(iscale * x[i]), -nmax, nmax - 1);
+            float w = x[i] * x[i];
+            sumlx += w * x[i] * (float)l;
+            suml2 += w * (float)l * (float)l;
+        }
+        if (suml2 > 0.0f && sumlx * sumlx > best * suml2) {
+            for (int i = 0; i < n; i++) codes[i] = (int8_t)(nmax + clampi(nearest(iscale * x[i]), -nmax, nmax - 1));
+            scale = sumlx / suml2;
+            best = scale * sumlx;
+        }
+    }
+    return scale;
+}
+
+/* Q3_K's group codes (ggml's make_q3_quants with rmse): codes in [-nmax, nmax) from -nmax/max, then up to five passes
+ * that move single codes while that raises (sum w x l)^2 / (sum w l^2), w = x^2. Codes are stored + nmax. */
+static float q3_group_codes(int n, int nmax, const float *x, int8_t *codes) {
+    float max = 0.0f, amax = 0.0f;
+    for (int i = 0; i < n; i++)
+        if (fabsf(x[i]) > amax) { amax = fabsf(x[i]); max = x[i]; }
+    if (amax < 1e-15f) {
+        memset(codes, 0, (size_t)n);
+        return 0.0f;
+    }
+    float iscale = (float)(-nmax) / max;
+    float sumlx = 0.0f, suml2 = 0.0f;
+    for (int i = 0; i < n; i++) {
+        int l = clampi(nearest(iscale * x[i]), -nmax, nmax - 1);
+        codes[i] = (int8_t)l;
+        float w = x[i] * x[i];
+        sumlx += w * x[i] * (float)l;
+        suml2 += w * (float)l * (float)l;
+    }
+    for (int pass = 0; pass < 5; pass++) {
+        int changed = 0;
+        for (int i = 0; i < n; i++) {
+            float w = x[i] * x[i];
+            float slx = sumlx - w * x[i] * (float)codes[i];
+            if (slx > 0.0f) {
+                float sl2 = suml2 - w * (float)codes[i] * (float)codes[i];
+                int l = clampi(nearest(x[i] * sl2 / slx), -nmax, nmax - 1);
+                if (l != codes[i]) {
+                    slx += w * x[i] * (float)l;
+                    sl2 += w * (float)l * (float)l;
+                    if (sl2 > 0.0f && slx * slx * suml2 > sumlx * sumlx * sl2) {
+                        codes[i] = (int8_t)l;
+                        sumlx = slx;
+                        suml2 = sl2;
+                        changed++;
+                    }
+                }
+            }
+        }
+        if (!changed) break;
+    }
+    for (int i = 0; i < n; i++) codes[i] = (int8_t)(codes[i] + nmax);
+    return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
+}
+
+/* Asymmetric codes in [0, nmax] with a scale and a (non-positive) offset (ggml's make_qkx2_quants): the min-max fit,
+ * then nstep + 1 scale candidates, each refit by weighted least squares, kept when its weighted error (absolute or
+ * squared) is lower. Returns the scale; *minimum receives minus the offset. */
+static float offset_codes(int n, int nmax, const float *x, const float *weights, uint8_t *codes, float *minimum,
+                          uint8_t *trial, float rmin, float rdelta, int nstep, int absolute) {
+    float min = x[0], max = x[0];
+    float sum_w = weights[0], sum_x = sum_w * x[0];
+    for (int i = 1; i < n; i++) {
+        if (x[i] < min) min = x[i];
+        if (x[i] > max) max = x[i];
+        sum_w += weights[i];
+        sum_x += weights[i] * x[i];
+    }
+    if (min > 0.0f) min = 0.0f;
+    if (max == min) {
+        memset(codes, 0, (size_t)n);
+        *minimum = -min;
+        return 0.0f;
+    }
+    float iscale = (float)nmax / (max - min);
+    float scale = 1.0f / iscale;
+    float best_error = 0.0f;
+    for (int i = 0; i < n; i++) {
+        codes[i] = (uint8_t)clampi(nearest(iscale * (x[i] - min)), 0, nmax);
+        float diff = scale * (float)codes[i] + min - x[i];
+        diff = absolute ? fabsf(diff) : diff * diff;
+        best_error += weights[i] * diff;
+    }
+    for (int step = 0; step <= nstep; step++) {
+        iscale = (rmin + rdelta * (float)step + (float)nmax) / (max - min);
+        float sum_l = 0.0f, sum_l2 = 0.0f, sum_xl = 0.0f;
+        for (int i = 0; i < n; i++) {
+            int l = clampi(nearest(iscale * (x[i] - min)), 0, nmax);
+            trial[i] = (uint8_t)l;
+            float w = weights[i];
+            sum_l += w * (float)l;
+            sum_l2 += w * (float)l * (float)l;
+            sum_xl += w * (float)l * x[i];
+        }
+        float det = sum_w * sum_l2 - sum_l * sum_l;
+        if (det > 0.0f) {
+            float this_scale = (sum_w * sum_xl - sum_x * sum_l) / det;
+            float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / det;
+            if (this_min > 0.0f) {
+                this_min = 0.0f;
+                this_scale = sum_xl / sum_l2;
+            }
+            float error = 0.0f;
+            for (int i = 0; i < n; i++) {
+                float diff = this_scale * (float)trial[i] + this_min - x[i];
+                diff = absolute ? fabsf(diff) : diff * diff;
+                error += weights[i] * diff;
+            }
+            if (error < best_error) {
+                memcpy(codes, trial, (size_t)n);
+                best_error = error;
+                scale = this_scale;
+                min = this_min;
+            }
+        }
+    }
+    *minimum = -min;
+    return scale;
+}
+
+/* The 2-bit fields of a 256-code super-block packed as the K-quant decoders read them (crumb). */
+static void put_crumbs(uint8_t *qs, const uint8_t *codes) {
+    for (int h = 0; h < 256; h += 128)
+        for (int l = 0; l < 32; l++)
+            qs[h / 4 + l] = (uint8_t)(codes[h + l] | (codes[h + l + 32] << 2) | (codes[h + l + 64] << 4) | (codes[h + l + 96] << 6));
+}
+
+static void enc_q2_k(const float *x, uint8_t *b) {
+    uint8_t *scales = b, *qs = b + 16;
+    uint8_t codes[256], trial[16];
+    float weights[16], mins[16], group_scales[16], max_scale = 0.0f, max_min = 0.0f;
+    for (int g = 0; g < 16; g++) {
+        for (int l = 0; l < 16; l++) weights[l] = fabsf(x[16 * g + l]);
+        group_scales[g] = offset_codes(16, 3, x + 16 * g, weights, codes + 16 * g, &mins[g], trial, -0.5f, 0.1f, 15, 1);
+        if (group_scales[g] > max_scale) max_scale = group_scales[g];
+        if (mins[g] > max_min) max_min = mins[g];
+    }
+    float d = 0.0f, dmin = 0.0f;
+    if (max_scale > 0.0f) {
+        float iscale = 15.0f / max_scale;
+        for (int g = 0; g < 16; g++) scales[g] = (uint8_t)nearest(iscale * group_scales[g]);
+        d = half_round_trip(max_scale / 15.0f, b + 80);
+    } else {
+        memset(scales, 0, 16);
+        d = half_round_trip(0.0f, b + 80);
+    }
+    if (max_min > 0.0f) {
+        float iscale = 15.0f / max_min;
+        for (int g = 0; g < 16; g++) scales[g] |= (uint8_t)(nearest(iscale * mins[g]) << 4);
+        dmin = half_round_trip(max_min / 15.0f, b + 82);
+    } else {
+        dmin = half_round_trip(0.0f, b + 82);
+    }
+    for (int g = 0; g < 16; g++) {
+        float dl = d * (float)(scales[g] & 0x0F);
+        if (dl == 0.0f) continue;
+        float ml = dmin * (float)(scales[g] >> 4);
+        for (int i = 0; i < 16; i++) codes[16 * g + i] = (uint8_t)clampi(nearest((x[16 * g + i] + ml) / dl), 0, 3);
+    }
+    put_crumbs(qs, codes);
+}
+
+static void enc_q3_k(const float *x, uint8_t *b) {
+    uint8_t *hmask = b, *qs = b + 32, *sc = b + 96;
+    int8_t codes[256];
+    float group_scales[16], max_scale = 0.0f, amax = 0.0f;
+    for (int g = 0; g < 16; g++) {
+        group_scales[g] = q3_group_codes(16, 4, x + 16 * g, codes + 16 * g);
+        if (fabsf(group_scales[g]) > amax) { amax = fabsf(group_scales[g]); max_scale = group_scales[g]; }
+    }
+    memset(sc, 0, 12);
+    float d;
+    if (max_scale != 0.0f) {
+        float iscale = -32.0f / max_scale;
+        for (int g = 0; g < 16; g++) {
+            int8_t l = (int8_t)nearest(iscale * group_scales[g]);
+            l = (int8_t)(clampi(l, -32, 31) + 32);
+            if (g < 8) sc[g] = (uint8_t)(l & 0x0F);
+            else sc[g - 8] |= (uint8_t)((l & 0x0F) << 4);
+            l >>= 4;
+            sc[g % 4 + 8] |= (uint8_t)(l << (2 * (g / 4)));
+        }
+        d = half_round_trip(1.0f / iscale, b + 108);
+    } else {
+        d = half_round_trip(0.0f, b + 108);
+    }
+    for (int g = 0; g < 16; g++) {
+        int low = g < 8 ? sc[g] & 0x0F : sc[g - 8] >> 4;
+        int scale = (low | (((sc[8 + g % 4] >> (2 * (g / 4))) & 3) << 4)) - 32;
+        float dl = d * (float)scale;
+        if (dl == 0.0f) continue;
+        for (int i = 0; i < 16; i++) codes[16 * g + i] = (int8_t)(clampi(nearest(x[16 * g + i] / dl), -4, 3) + 4);
+    }
+    memset(hmask, 0, 32);
+    uint8_t low[256];
+    for (int e = 0; e < 256; e++) {
+        int c = codes[e];
+        if (c > 3) {
+            hmask[e % 32] |= (uint8_t)(1 << (e / 32));
+            c -= 4;
+        }
+        low[e] = (uint8_t)c;
+    }
+    put_crumbs(qs, low);
+}
+
+/* Q4_K and Q5_K: eight groups of 32 with offset codes weighted by rms + |x|, their scales and mins stored in 6 bits
+ * against two f16 super-scales; then every code recomputed from the stored scales. */
+static void k4_scales(const float *x, int nmax, float rmin, int nstep, uint8_t *b, uint8_t *codes) {
+    uint8_t trial[32];
+    float weights[32], mins[8], group_scales[8], max_scale = 0.0f, max_min = 0.0f;
+    for (int g = 0; g < 8; g++) {
+        float sum_x2 = 0.0f;
+        for (int l = 0; l < 32; l++) sum_x2 += x[32 * g + l] * x[32 * g + l];
+        float rms = sqrtf(sum_x2 / 32.0f);
+        for (int l = 0; l < 32; l++) weights[l] = rms + fabsf(x[32 * g + l]);
+        group_scales[g] = offset_codes(32, nmax, x + 32 * g, weights, codes + 32 * g, &mins[g], trial, rmin, 0.1f, nstep, 0);
+        if (group_scales[g] > max_scale) max_scale = group_scales[g];
+        if (mins[g] > max_min) max_min = mins[g];
+    }
+    uint8_t *s = b + 4;
+    float inv_scale = max_scale > 0.0f ? 63.0f / max_scale : 0.0f;
+    float inv_min = max_min > 0.0f ? 63.0f / max_min : 0.0f;
+    for (int g = 0; g < 8; g++) {
+        uint8_t ls = (uint8_t)nearest(inv_scale * group_scales[g]);
+        uint8_t lm = (uint8_t)nearest(inv_min * mins[g]);
+        if (ls > 63) ls = 63;
+        if (lm > 63) lm = 63;
+        if (g < 4) {
+            s[g] = ls;
+            s[g + 4] = lm;
+        } else {
+            s[g + 4] = (uint8_t)((ls & 0x0F) | ((lm & 0x0F) << 4));
+            s[g - 4] |= (uint8_t)((ls >> 4) << 6);
+            s[g] |= (uint8_t)((lm >> 4) << 6);
+        }
+    }
+    float d = half_round_trip(max_scale / 63.0f, b);
+    float dmin = half_round_trip(max_min / 63.0f, b + 2);
+    for (int g = 0; g < 8; g++) {
+        int sc, m;
+        scale_min_k4(s, g, &sc, &m);
+        float dl = d * (float)sc;
+        if (dl == 0.0f) continue;
+        float ml = dmin * (float)m;
+        for (int i = 0; i < 32; i++) codes[32 * g + i] = (uint8_t)clampi(nearest((x[32 * g + i] + ml) / dl), 0, nmax);
+    }
+}
+
+static void enc_q4_k(const float *x, uint8_t *b) {
+    uint8_t codes[256];
+    k4_scales(x, 15, -1.0f, 20, b, codes);
+    for (int c = 0; c < 4; c++)
+        for (int l = 0; l < 32; l++) b[16 + 32 * c + l] = (uint8_t)(codes[64 * c + l] | (codes[64 * c + l + 32] << 4));
+}
+
+static void enc_q5_k(const float *x, uint8_t *b) {
+    uint8_t codes[256];
+    k4_scales(x, 31, -0.5f, 15, b, codes);
+    uint8_t *qh = b + 16, *qs = b + 48;
+    memset(qh, 0, 32);
+    for (int c = 0; c < 4; c++)
+        for (int l = 0; l < 32; l++) {
+            int lo = codes[64 * c + l], hi = codes[64 * c + l + 32];
+            if (lo > 15) { lo -= 16; qh[l] |= (uint8_t)(1 << (2 * c)); }
+            if (hi > 15) { hi -= 16; qh[l] |= (uint8_t)(2 << (2 * c)); }
+            qs[32 * c + l] = (uint8_t)(lo | (hi << 4));
+        }
+}
+
+static void enc_q6_k(const float *x, uint8_t *b) {
+    int8_t codes[256];
+    float group_scales[16], max_scale = 0.0f, max_abs = 0.0f;
+    for (int g = 0; g < 16; g++) {
+        group_scales[g] = symmetric_codes(16, 32, x + 16 * g, codes + 16 * g);
+        if (fabsf(group_scales[g]) > max_abs) { max_abs = fabsf(group_scales[g]); max_scale = group_scales[g]; }
+    }
+    if (max_abs < 1e-15f) {
+        memset(b, 0, 210);
+        return;
+    }
+    int8_t *scales = (int8_t *)(b + 192);
+    float iscale = -128.0f / max_scale;
+    float d = half_round_trip(1.0f / iscale, b + 208);
+    for (int g = 0; g < 16; g++) {
+        int l = nearest(iscale * group_scales[g]);
+        scales[g] = (int8_t)(l > 127 ? 127 : l);
+    }
+    for (int g = 0; g < 16; g++) {
+        float dl = d * (float)scales[g];
+        if (dl == 0.0f) continue;
+        for (int i = 0; i < 16; i++) codes[16 * g + i] = (int8_t)(clampi(nearest(x[16 * g + i] / dl), -32, 31) + 32);
+    }
+    uint8_t *ql = b, *qh = b + 128;
+    for (int h = 0; h < 2; h++)
+        for (int l = 0; l < 32; l++) {
+            const int8_t *c = codes + 128 * h + l;
+            ql[64 * h + l] = (uint8_t)((c[0] & 0x0F) | ((c[64] & 0x0F) << 4));
+            ql[64 * h + l + 32] = (uint8_t)((c[32] & 0x0F) | ((c[96] & 0x0F) << 4));
+            qh[32 * h + l] = (uint8_t)((c[0] >> 4) | ((c[32] >> 4) << 2) | ((c[64] >> 4) << 4) | ((c[96] >> 4) << 6));
+        }
+}
+
 typedef void (*block_encoder)(const float *, uint8_t *);
 
 int bfq_gguf_quantize(uint32_t type, const float *src, uint8_t *dst, size_t blocks) {
@@ -357,6 +708,11 @@ int bfq_gguf_quantize(uint32_t type, const float *src, uint8_t *dst, size_t bloc
     case 6: encode = enc_q5_0; bytes = 22; elements = 32; break;
     case 7: encode = enc_q5_1; bytes = 24; elements = 32; break;
     case 8: encode = enc_q8_0; bytes = 34; elements = 32; break;
+    case 10: encode = enc_q2_k; bytes = 84; elements = 256; break;
+    case 11: encode = enc_q3_k; bytes = 110; elements = 256; break;
+    case 12: encode = enc_q4_k; bytes = 144; elements = 256; break;
+    case 13: encode = enc_q5_k; bytes = 176; elements = 256; break;
+    case 14: encode = enc_q6_k; bytes = 210; elements = 256; break;
     case 34: encode = enc_tq1_0; bytes = 54; elements = 256; break;
     case 35: encode = enc_tq2_0; bytes = 66; elements = 256; break;
     default: return -1;

@@ -18,7 +18,7 @@ struct ConvertCommand: ParsableCommand {
         the weights, --tensor-type rules override it by name, and tensors the type's blocks do not fit (rows not a \
         multiple of the block), 1-D tensors, and the UNet's conv_in, conv_out and time/label embeddings stay F16 \
         (or the --type when it is F32 or BF16), as the peers keep them. Blocks are the bytes gguf-py's quantize \
-        writes. --layout sdcpp keeps the names and shapes (stable-diffusion.cpp quantizes no convolution: their \
+        writes, and for the K-quants (which gguf-py cannot write) the bytes of ggml's reference quantizers. --layout sdcpp keeps the names and shapes (stable-diffusion.cpp quantizes no convolution: their \
         rows are the kernel width); --layout comfy follows ComfyUI-GGUF: the UNet alone under bare names, \
         general.architecture, and convolutions and narrow weights flattened to rows of 256 with their shape in \
         comfy.gguf.orig_shape.NAME, so every weight can be quantized.
@@ -35,7 +35,7 @@ struct ConvertCommand: ParsableCommand {
     var dtype: TargetDType?
 
     @Option(help: ArgumentHelp("GGUF output: ggml type of the weights: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, "
-                               + "tq1_0, tq2_0 (default f16).", valueName: "type"))
+                               + "q2_k, q3_k, q4_k, q5_k, q6_k, tq1_0, tq2_0 (default f16).", valueName: "type"))
     var type: String?
 
     @Option(name: .customLong("tensor-type"),

@@ -17,7 +17,7 @@ final class GGUFReaderTests: XCTestCase {
     }
 
     func testEveryTensorDecodesToGGUFPyValues() throws {
-        XCTAssertEqual(Self.expected.count, 8)
+        XCTAssertEqual(Self.expected.count, 9)
         for (file, description) in Self.expected.sorted(by: { $0.key < $1.key }) {
             let checkpoint = try CheckpointFile.open(TestFiles.path("gguf/" + file))
             XCTAssertEqual(checkpoint.format, .gguf, file)
@@ -39,7 +39,7 @@ final class GGUFReaderTests: XCTestCase {
     /// The values themselves for the type and K-quant files (a failure shows which element differs).
     func testValuesEqualGGUFPyBitForBit() throws {
         let reference = try CheckpointFile.open(TestFiles.path("gguf/expected.values.safetensors"))
-        XCTAssertEqual(reference.tensors.count, 20)
+        XCTAssertEqual(reference.tensors.count, 25)
         for entry in reference.tensors {
             let parts = entry.name.split(separator: ":", maxSplits: 1).map(String.init)
             let checkpoint = try CheckpointFile.open(TestFiles.path("gguf/" + parts[0]))
@@ -53,6 +53,8 @@ final class GGUFReaderTests: XCTestCase {
         let kquants = try ["q2_K", "q3_K", "q4_K", "q5_K", "q6_K"].map { name in
             try XCTUnwrap((CheckpointFile.open(TestFiles.path("gguf/kquants.\(name).gguf")).decoder as? GGUFTensorDecoder)?.gguf.tensors.last?.type)
         }
+        let ggmlReference = try XCTUnwrap(CheckpointFile.open(TestFiles.path("gguf/kquants.reference.gguf")).decoder as? GGUFTensorDecoder)
+        XCTAssertEqual(Set(ggmlReference.gguf.tensors.map(\.type)), Set(kquants))
         XCTAssertEqual(types.union(kquants), [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .tq1_0, .tq2_0,
                                               .q2_k, .q3_k, .q4_k, .q5_k, .q6_k])
     }

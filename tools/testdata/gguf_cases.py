@@ -5,8 +5,12 @@
   Q4_0, Q4_1, Q5_0, Q5_1, TQ1_0, TQ2_0; blocks by `gguf.quants.quantize`), plus metadata of every GGUF value type.
   types.source.safetensors holds the f32 values that were quantized (expected: `bfq convert --type T` reproduces the
   blocks byte for byte).
-- kquants.TYPE.gguf (TYPE in q2_K q3_K q4_K q5_K q6_K): stable-diffusion.cpp's `sd-cli -M convert --type TYPE` (ggml's
-  reference K-quantizers) of kquants.source.safetensors.
+- kquants.TYPE.gguf (TYPE in q2_K q3_K q4_K q5_K q6_K): stable-diffusion.cpp's `sd-cli -M convert --type TYPE` of
+  kquants.source.safetensors (sd.cpp passes ggml an importance matrix of ones, so these are ggml's weighted
+  quantizers' blocks).
+- kquants.reference.gguf: the same weight as one tensor per K type (`q4_k.weight`, ...), blocks made by ggml's own
+  `ggml_quantize_chunk` without an importance matrix (its reference quantizers, as llama-quantize runs them without
+  --imatrix) through tools/testdata/ggml_quantize.c, built here against the sd-cli build's ggml; written by gguf-py.
 - tiny_unet.comfy.gguf: the tiny SD UNet (testdata/unet) laid out as ComfyUI-GGUF's convert.py lays out SD1 files
   (prefix stripped, `general.architecture` sd1, weights flattened to rows of 256 with `comfy.gguf.orig_shape.NAME`,
   1-D tensors F32), 2-D weights quantized to Q8_0 by gguf-py as its patched llama-quantize would, conv_in, conv_out
@@ -124,14 +128,38 @@ def write_types(rng):
     save_file(source, OUT / "types.source.safetensors")
 
 
+def ggml_quantizer(sd_cli, work):
+    """tools/testdata/ggml_quantize.c linked with the ggml that sd-cli was built with (BUILD/bin/sd-cli,
+    BUILD/ggml/src/libggml-base.a, SOURCE/ggml/include with SOURCE the build folder's parent)."""
+    build = pathlib.Path(sd_cli).resolve().parents[1]
+    tool = pathlib.Path(work) / "ggml_quantize"
+    subprocess.run(["g++", "-O2", "-x", "c", str(ROOT / "tools" / "testdata" / "ggml_quantize.c"), "-x", "none",
+                    "-I", str(build.parent / "ggml" / "include"), str(build / "ggml" / "src" / "libggml-base.a"),
+                    "-lm", "-lpthread", "-fopenmp", "-o", str(tool)], check=True)
+    return tool
+
+
 def write_kquants(rng, sd_cli):
-    source = {"model.diffusion_model.kq.weight": rows(rng, 8, 512),
-              "model.diffusion_model.kq.bias": rng.standard_normal(8).astype(np.float32)}
+    weight = rows(rng, 16, 512)
+    source = {"model.diffusion_model.kq.weight": weight,
+              "model.diffusion_model.kq.bias": rng.standard_normal(16).astype(np.float32)}
     save_file(source, OUT / "kquants.source.safetensors")
     for qtype in K_TYPES:
         out = OUT / f"kquants.{qtype}.gguf"
         subprocess.run([sd_cli, "-M", "convert", "-m", str(OUT / "kquants.source.safetensors"), "-o", str(out),
                         "--type", qtype], check=True, stdout=subprocess.DEVNULL)
+    with tempfile.TemporaryDirectory() as work:
+        tool = ggml_quantizer(sd_cli, work)
+        writer = gguf.GGUFWriter(OUT / "kquants.reference.gguf", "bfqtest")
+        for qtype in K_TYPES:
+            blocks = subprocess.run([str(tool), qtype, "512"], input=weight.tobytes(), capture_output=True, check=True).stdout
+            kind = T[qtype.upper()]
+            data = np.frombuffer(blocks, dtype=np.uint8).reshape(weight.shape[0], -1)
+            writer.add_tensor(f"{qtype.lower()}.weight", data, raw_dtype=kind)
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+        writer.close()
 
 
 def write_comfy_unet():
@@ -171,7 +199,8 @@ def main():
     subprocess.run([args.sd_cli, "-M", "convert", "-m", str(TINY), "-o", str(OUT / "tiny_unet.sdcpp.q8_0.gguf"),
                     "--type", "q8_0"], check=True, stdout=subprocess.DEVNULL)
     values = {}
-    files = ["types.gguf"] + [f"kquants.{q}.gguf" for q in K_TYPES] + ["tiny_unet.comfy.gguf", "tiny_unet.sdcpp.q8_0.gguf"]
+    files = (["types.gguf", "kquants.reference.gguf"] + [f"kquants.{q}.gguf" for q in K_TYPES]
+             + ["tiny_unet.comfy.gguf", "tiny_unet.sdcpp.q8_0.gguf"])
     expected = {}
     for name in files:
         keep = values if not name.startswith("tiny_unet") else None

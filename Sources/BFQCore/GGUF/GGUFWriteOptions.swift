@@ -29,7 +29,8 @@ public struct GGUFWriteOptions: Sendable {
     }
 
     /// The types `--type` and `--tensor-type` accept.
-    public static let writable: [GGMLType] = [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .tq1_0, .tq2_0]
+    public static let writable: [GGMLType] = [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_k, .q3_k, .q4_k,
+                                              .q5_k, .q6_k, .tq1_0, .tq2_0]
 
     /// The type of every weight no rule names and that the type's blocks fit.
     public var type: GGMLType
