@@ -26,11 +26,6 @@ public enum GGUFReader {
             let tensor = String(entry.key.dropFirst("comfy.gguf.orig_shape.".count))
             if !names.contains(tensor) { warnings.append("metadata \(entry.key) names a tensor the file does not hold") }
         }
-        let long = gguf.tensors.filter { $0.name.utf8.count > ggmlNameLimit }
-        if let first = long.first {
-            warnings.append("\(long.count) tensor names are longer than \(ggmlNameLimit) bytes (first: \(first.name)), which stock "
-                + "ggml refuses; stable-diffusion.cpp and ComfyUI-GGUF read them")
-        }
         let tensors = gguf.tensors.map { tensor in
             let start = gguf.dataStart + tensor.offset
             return TensorEntry(name: tensor.name, dtype: tensor.type.plainType ?? .f32, shape: tensor.shape,

@@ -171,6 +171,11 @@ public struct CheckpointSummary: Sendable {
             }.joined(separator: ", "))
             lines.append("data bits   \(Formatting.fixed(ggufBitsPerWeight, digits: 4)) per weight; "
                 + "fp16 size / file size = \(Formatting.fixed(Double(parameters * 2) / Double(max(fileSize, 1)), digits: 2))")
+            let long = gguf.tensors.filter { $0.name.utf8.count > GGUFReader.ggmlNameLimit }.count
+            if long > 0 {
+                lines.append("long names  \(long) tensor names exceed \(GGUFReader.ggmlNameLimit) bytes: stock ggml refuses them, "
+                    + "stable-diffusion.cpp (159) and ComfyUI-GGUF (127) read them")
+            }
         }
         if metadata.isEmpty {
             lines.append("metadata    none")
