@@ -21,7 +21,10 @@ struct ConvertCommand: ParsableCommand {
         writes, and for the K-quants (which gguf-py cannot write) the bytes of ggml's reference quantizers. --layout sdcpp keeps the names and shapes (stable-diffusion.cpp quantizes no convolution: their \
         rows are the kernel width); --layout comfy follows ComfyUI-GGUF: the UNet alone under bare names, \
         general.architecture, and convolutions and narrow weights flattened to rows of 256 with their shape in \
-        comfy.gguf.orig_shape.NAME, so every weight can be quantized.
+        comfy.gguf.orig_shape.NAME, so every weight can be quantized. From a .bfq, each quantized layer takes by \
+        default the ggml type closest to its levels: TQ2_0 for a ternary (1-bit balanced) layer it holds exactly, \
+        else the smallest type with at least log2(levels) bits per weight whose blocks fit. The summary reports \
+        the error the quantized tensors add (SQNR against the values converted).
         """
     )
 
@@ -35,7 +38,8 @@ struct ConvertCommand: ParsableCommand {
     var dtype: TargetDType?
 
     @Option(help: ArgumentHelp("GGUF output: ggml type of the weights: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, "
-                               + "q2_k, q3_k, q4_k, q5_k, q6_k, tq1_0, tq2_0 (default f16).", valueName: "type"))
+                               + "q2_k, q3_k, q4_k, q5_k, q6_k, tq1_0, tq2_0, or closest (default f16; for a .bfq input "
+                               + "closest: each quantized layer takes the type nearest its levels).", valueName: "type"))
     var type: String?
 
     @Option(name: .customLong("tensor-type"),
@@ -68,14 +72,17 @@ struct ConvertCommand: ParsableCommand {
             if !gguf, type != nil || !tensorTypes.isEmpty || layout != nil {
                 throw GGUFError.badOption("\(output): --type, --tensor-type and --layout apply to .gguf outputs only")
             }
-            let options = GGUFWriteOptions(type: try type.map(GGUFWriteOptions.type(named:)) ?? .f16,
-                                           rules: try tensorTypes.map(GGUFWriteOptions.Rule.init), layout: layout ?? .sdcpp)
+            // A .bfq's quantized layers take the closest ggml type unless a --type says otherwise.
+            let closest = type == "closest" || (type == nil && checkpoint.format == .bfq)
+            let options = GGUFWriteOptions(type: closest ? .f16 : try type.map(GGUFWriteOptions.type(named:)) ?? .f16,
+                                           closest: closest, rules: try tensorTypes.map(GGUFWriteOptions.Rule.init),
+                                           layout: layout ?? .sdcpp)
             let plan = try ConversionPlan(checkpoint, options: ConversionOptions(dtype: dtype ?? .keep, names: names, only: only),
                                           outputPath: output)
             guard gguf else { return try plan.write(to: output, durable: fsync) }
             let conversion = try GGUFConversion(plan, options: options, outputPath: output)
-            try conversion.write(to: output, durable: fsync)
-            print(conversion.summary)
+            let errors = try conversion.write(to: output, durable: fsync)
+            print(conversion.summary(errors: errors))
         }
     }
 }

@@ -106,7 +106,60 @@ final class GGUFWriterTests: XCTestCase {
             XCTAssertEqual(mine.type, .q8_0, mine.name)
             XCTAssertEqual(try stored(path, mine.name).bytes, try stored(TestFiles.path("gguf/tiny_unet.comfy.gguf"), mine.name).bytes, mine.name)
         }
-        XCTAssertTrue(conversion.summary.contains("Q8_0 ×180"), conversion.summary)
+        XCTAssertTrue(conversion.summary(errors: []).contains("Q8_0 ×180"), conversion.summary(errors: []))
+    }
+
+    /// A .bfq's layers take the closest ggml type: a ternary layer with f16 row scales and rows of 512 becomes TQ2_0
+    /// holding exactly the .bfq's values; others the smallest type with at least log2(levels) bits whose blocks fit;
+    /// the summary reports the error each adds.
+    func testBFQLayersTakeTheClosestType() throws {
+        let directory = try TestFiles.temporaryDirectory()
+        let path = directory + "/layers.bfq"
+        let writer = try ContainerWriter(target: OutputTarget(path: path, durable: false))
+        var generator = SeededGenerator(seed: 15)
+        func section(_ bytes: [UInt8]) throws -> ContainerTensor.SectionReference { try bytes.withUnsafeBytes { try writer.addSection($0) } }
+        func grid(_ name: String, _ shape: [Int], levels: Int, scaleType: DType) throws -> ContainerTensor {
+            let rows = shape[0], columns = shape.dropFirst().reduce(1, *)
+            let codes = (0 ..< rows * columns).map { _ in UInt16(generator.next() % UInt64(levels)) }
+            let scales = (0 ..< rows).map { Float($0 + 1) * 0.01 }
+            var scaleBytes = [UInt8](repeating: 0, count: rows * scaleType.byteSize)
+            scales.withUnsafeBytes { input in
+                scaleBytes.withUnsafeMutableBytes { ElementConverter.convert(input.baseAddress!, .f32, to: $0.baseAddress!, scaleType, count: rows) }
+            }
+            return ContainerTensor(name: name, shape: shape, sourceType: .f16,
+                                   encoding: .grid(levels: levels, balanced: true, scaleType: scaleType, groupSize: nil, offsetType: nil),
+                                   sections: ["codes": try section(try CodePacker.pack(codes, rows: rows, columns: columns, levels: levels)),
+                                              "scales": try section(scaleBytes)])
+        }
+        let tensors = [try grid("ternary.weight", [4, 512], levels: 3, scaleType: .f16),
+                       try grid("ternary.f32scales.weight", [4, 512], levels: 3, scaleType: .f32),
+                       try grid("five.weight", [4, 512], levels: 5, scaleType: .f16),
+                       try grid("nine.weight", [4, 512], levels: 9, scaleType: .f16),
+                       try grid("seventeen.weight", [2, 96], levels: 17, scaleType: .f16),
+                       ContainerTensor(name: "bias", shape: [4], sourceType: .f16, encoding: .raw(dtype: .f16),
+                                       sections: ["data": try section([0, 60, 0, 188, 0, 0, 0, 64])])]
+        _ = try writer.finish(manifest: ContainerManifest(tensors: tensors))
+
+        let checkpoint = try CheckpointFile.open(path)
+        let output = directory + "/layers.gguf"
+        let plan = try ConversionPlan(checkpoint, options: ConversionOptions(), outputPath: output)
+        let conversion = try GGUFConversion(plan, options: GGUFWriteOptions(closest: true), outputPath: output)
+        XCTAssertEqual(conversion.outputs.map(\.type), [.tq2_0, .q2_k, .q2_k, .q3_k, .q4_0, .f16])
+        let errors = try conversion.write(to: output, durable: false)
+        XCTAssertEqual(errors.map(\.name), Array(tensors.map(\.name).dropLast()))
+        XCTAssertEqual(errors[0].noise, 0)
+        XCTAssertTrue(errors.dropFirst().allSatisfy { $0.noise > 0 && $0.sqnrDB! > 5 }, "\(errors)")
+        let summary = conversion.summary(errors: errors)
+        XCTAssertTrue(summary.contains("TQ2_0 ×1, 24.4% of elements (ternary, exact ×1)"), summary)
+        XCTAssertTrue(summary.contains("error added by the 5 quantized tensors: SQNR "), summary)
+        XCTAssertTrue(summary.hasSuffix("; 1 exact"), summary)
+        // The TQ2_0 tensor decodes to the .bfq's values bit for bit; every tensor to within its SQNR.
+        let written = try CheckpointFile.open(output)
+        for (ours, theirs) in zip(written.tensors, checkpoint.tensors) {
+            let a = try written.floats(of: ours), b = try checkpoint.floats(of: theirs)
+            if ours.name == "ternary.weight" { XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern)) }
+            if ours.name == "bias" { XCTAssertEqual(a, [1, -1, 0, 2]) }
+        }
     }
 
     func testSameInputSameBytes() throws {

@@ -43,8 +43,10 @@ final class GGUFCommandTests: XCTestCase {
         let written = try BFQProcess.run(["convert", tiny, gguf, "--type", "q4_k", "--layout", "comfy", "--tensor-type", #"attn1\.to_q=q8_0"#])
         XCTAssertEqual(written.status, 0, written.stderr)
         XCTAssertTrue(written.stdout.contains("Q8_0 ×6, 1.1% of elements (rule attn1\\.to_q ×6)\n"), written.stdout)
+        XCTAssertTrue(written.stdout.hasPrefix("F16 ×526, 8.1% of elements (1-D ×404; input/output convolution or embedding ×4; "
+            + "not 2-D ×38; rows not a multiple of Q4_K's block ×70; rows not a multiple of Q8_0's block ×10)\n"), written.stdout)
         XCTAssertTrue(written.stdout.contains("Q4_K ×"), written.stdout)
-        XCTAssertTrue(written.stdout.hasSuffix(" bits per element\n"), written.stdout)
+        XCTAssertTrue(written.stdout.contains(" bits per element\nerror added by the 160 quantized tensors: SQNR "), written.stdout)
         let back = directory + "/back.safetensors"
         XCTAssertEqual(try BFQProcess.run(["convert", gguf, back]).status, 0)
         let source = try CheckpointFile.open(tiny), restored = try CheckpointFile.open(back)
@@ -87,6 +89,8 @@ final class GGUFCommandTests: XCTestCase {
             (["convert", tiny, output, "--tensor-type", "attn"], "bfq: error: --tensor-type attn: expected PATTERN=TYPE"),
             (["convert", BFQProcess.path("gguf/types.source.safetensors"), output, "--layout", "comfy"],
              "bfq: error: \(output): tensor (all): --layout comfy needs an SD 1.x/2.x or SDXL UNet"),
+            (["convert", BFQProcess.path("bfq/encodings.bfq"), output],
+             "bfq: error: \(output): tensor (time embedding): the .bfq replaces the time embedding by a cache of 3 timesteps"),
             (["convert", damaged, output], "bfq: error: \(damaged): GGUF tensor_count at byte 8: declares 1095216660490, but the"),
             (["inspect", damaged], "bfq: error: \(damaged): GGUF tensor_count at byte 8: declares 1095216660490, but the"),
         ]

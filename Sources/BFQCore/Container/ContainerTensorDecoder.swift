@@ -31,6 +31,11 @@ public struct ContainerTensorDecoder: TensorDecoder {
         }
     }
 
+    /// The manifest entry of `tensor`, which must come from this container.
+    public func entry(of tensor: TensorEntry) -> ContainerTensor? {
+        byName[Array(tensor.name.utf8)].map { reader.manifest.tensors[$0] }
+    }
+
     /// True when `tensor` is stored as codes (grid or palette) rather than raw values.
     func isQuantized(_ tensor: TensorEntry) -> Bool {
         byName[Array(tensor.name.utf8)].map { reader.manifest.tensors[$0].levels != nil } ?? false

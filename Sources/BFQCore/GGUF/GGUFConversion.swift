@@ -1,4 +1,7 @@
 import CBFQShims
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Converts any checkpoint bfq reads into a GGUF file: a ggml type per tensor (GGUFWriteOptions), laid out as
 /// stable-diffusion.cpp or ComfyUI-GGUF lay out diffusion models, blocks encoded as gguf-py encodes them.
@@ -35,6 +38,11 @@ public struct GGUFConversion {
     public init(_ plan: ConversionPlan, options: GGUFWriteOptions, outputPath: String) throws {
         checkpoint = plan.checkpoint
         self.options = options
+        if let cache = (checkpoint.decoder as? ContainerTensorDecoder)?.reader.manifest.timeFeatures {
+            throw GGUFError.cannotWrite(path: outputPath, tensor: "(time embedding)",
+                                        rule: "the .bfq replaces the time embedding by a cache of \(cache.timesteps.count) timesteps, "
+                                            + "which GGUF readers cannot use; quantize without --cache-timesteps to convert the model")
+        }
         let prefix = UNetNaming.ldmPrefix
         var selected = Array(zip(plan.sources, plan.outputs.map(\.name)))
         if options.layout == .comfy, selected.contains(where: { $0.1.hasPrefix(prefix) }) {
@@ -74,12 +82,31 @@ public struct GGUFConversion {
                 original = tensor.shape
                 dimensions = [256, count / 256]
             }
-            let choice = options.choose(name: name, rank: dimensions.count, row: dimensions.first ?? 1)
+            var choice = options.choose(name: name, rank: dimensions.count, row: dimensions.first ?? 1)
+            if options.closest, !options.rules.contains(where: { $0.matches(name) }),
+               let entry = (checkpoint.decoder as? ContainerTensorDecoder)?.entry(of: tensor) {
+                if let levels = entry.levels {
+                    choice = GGUFWriteOptions.closestType(levels: levels, row: dimensions.first ?? 1,
+                                                          exactTernary: GGUFConversion.isExactTernary(entry, storedRow: dimensions.first ?? 1))
+                } else {
+                    choice.reason = "raw in the .bfq"
+                }
+            }
             outputs.append(Output(name: name, source: tensor, dimensions: dimensions, originalShape: original, type: choice.type,
                                   reason: choice.reason))
         }
         self.outputs = outputs
         metadata = try GGUFConversion.metadata(checkpoint, outputs: outputs, options: options, outputPath: outputPath)
+    }
+
+    /// Whether TQ2_0 holds a .bfq tensor's values exactly: a balanced grid of 3 levels (s x {-1, 0, 1}) with f16
+    /// scales and no offsets, each 256-element block inside one row (and one scale group) of the tensor, so that the
+    /// block's largest magnitude, TQ2_0's f16 scale, is that row's or group's scale.
+    static func isExactTernary(_ entry: ContainerTensor, storedRow: Int) -> Bool {
+        guard case let .grid(levels, balanced, scaleType, groupSize, offsetType, _) = entry.encoding,
+              levels == 3, balanced, scaleType == .f16, offsetType == nil else { return false }
+        let row = entry.shape.dropFirst().reduce(1, *)
+        return row % 256 == 0 && storedRow % 256 == 0 && (groupSize.map { $0 % 256 == 0 } ?? true)
     }
 
     /// stable-diffusion.cpp writes no metadata; ComfyUI-GGUF writes the architecture, quantization version, file
@@ -113,8 +140,19 @@ public struct GGUFConversion {
         return entries
     }
 
-    /// One line per type: tensors, share of the elements, and why tensors were kept unquantized; then the total.
-    public var summary: String {
+    /// The error a block-quantized tensor's encoding adds to the values it was given.
+    public struct AddedError: Sendable, Equatable {
+        public let name: String
+        /// Sum of the squared input values and of the squared differences of the decoded blocks from them.
+        public let signal: Double, noise: Double
+
+        /// 10 log10(signal / noise); nil when the blocks hold the values exactly.
+        public var sqnrDB: Double? { noise == 0 ? nil : 10 * log10(signal / noise) }
+    }
+
+    /// One line per type: tensors, share of the elements, and why tensors have their type; the total; and the
+    /// error the quantized tensors add (`errors`, as `write` returns them).
+    public func summary(errors: [AddedError]) -> String {
         let total = max(outputs.reduce(0) { $0 + $1.elementCount }, 1)
         let bytes = outputs.reduce(0) { $0 + $1.byteCount }
         var lines: [String] = []
@@ -126,20 +164,34 @@ public struct GGUFConversion {
         }
         lines.append("\(outputs.count) tensors, \(Formatting.grouped(bytes)) bytes of data, "
             + "\(Formatting.fixed(Double(bytes * 8) / Double(total), digits: 3)) bits per element")
+        if !errors.isEmpty {
+            let signal = errors.reduce(0) { $0 + $1.signal }, noise = errors.reduce(0) { $0 + $1.noise }
+            let exact = errors.filter { $0.noise == 0 }.count
+            var line = "error added by the \(errors.count) quantized tensors: "
+                + (noise == 0 ? "none (every block exact)" : "SQNR \(Formatting.fixed(10 * log10(signal / noise), digits: 2)) dB overall")
+            if noise > 0, let worst = errors.filter({ $0.noise > 0 }).min(by: { $0.sqnrDB! < $1.sqnrDB! }) {
+                line += ", lowest \(Formatting.fixed(worst.sqnrDB!, digits: 2)) dB (\(worst.name)); \(exact) exact"
+            }
+            lines.append(line)
+        }
         return lines.joined(separator: "\n")
     }
 
-    /// Writes the file to `path` atomically; `durable` as in `OutputTarget`.
-    public func write(to path: String, durable: Bool = true) throws {
+    /// Writes the file to `path` atomically; `durable` as in `OutputTarget`. Returns the error each block-quantized
+    /// tensor's encoding adds, in output order.
+    @discardableResult
+    public func write(to path: String, durable: Bool = true) throws -> [AddedError] {
         let out = try OutputTarget(path: path, inputs: [checkpoint.file], durable: durable).open()
         try out.write(GGUFConversion.header(outputs: outputs, metadata: metadata))
+        var errors: [AddedError] = []
         for output in outputs {
             let before = out.offset
-            try emit(output, to: out)
+            if let error = try emit(output, to: out) { errors.append(error) }
             precondition(out.offset - before == output.byteCount, "wrote the wrong size for \(output.name)")
             try out.writeZeros((GGUFConversion.alignment - output.byteCount % GGUFConversion.alignment) % GGUFConversion.alignment)
         }
         try out.commit()
+        return errors
     }
 
     /// Header, metadata and tensor declarations, padded to the alignment.
@@ -189,8 +241,9 @@ public struct GGUFConversion {
     }
 
     /// Appends one tensor's blocks: plain types converted element by element, block types encoded from f32 on
-    /// every core (each block alone, so the bytes do not depend on the split).
-    private func emit(_ output: Output, to out: AtomicFileWriter) throws {
+    /// every core (each block alone, so the bytes do not depend on the split) and decoded again to measure the error
+    /// they add (summed per task, tasks in order: the same figures for any thread count).
+    private func emit(_ output: Output, to out: AtomicFileWriter) throws -> AddedError? {
         let entry = output.source
         if let plain = output.type.plainType {
             try checkpoint.withContiguousBytes(of: entry) { bytes in
@@ -198,7 +251,7 @@ public struct GGUFConversion {
                 try ElementConverter.convert(bytes, entry.dtype, to: plain, into: out)
             }
             checkpoint.file.release(entry.storage)
-            return
+            return nil
         }
         let values = try checkpoint.floats(of: entry)
         let block = output.type.block
@@ -206,22 +259,40 @@ public struct GGUFConversion {
         let perTask = max(1, (1 << 16) / block.elements)
         let perBuffer = out.bufferCapacity / block.bytes
         var done = 0
+        var signal = 0.0, noise = 0.0
         try values.withUnsafeBufferPointer { source in
             while done < blocks {
                 let n = min(perBuffer, blocks - done)
+                let tasks = (n + perTask - 1) / perTask
+                var sums = [(Double, Double)](repeating: (0, 0), count: tasks)
                 try out.withOutputBuffer(capacity: n * block.bytes) { region in
                     let input = source.baseAddress! + done * block.elements
                     let target = region.baseAddress!.assumingMemoryBound(to: UInt8.self)
-                    Parallel.forEach((n + perTask - 1) / perTask) { task in
-                        let first = task * perTask
-                        let status = bfq_gguf_quantize(output.type.rawValue, input + first * block.elements,
-                                                       target + first * block.bytes, min(perTask, n - first))
-                        precondition(status == 0, "no block encoder for \(output.type.name)")
+                    sums.withUnsafeMutableBufferPointer { sums in
+                        Parallel.forEach(tasks) { task in
+                            let first = task * perTask, count = min(perTask, n - first)
+                            let x = input + first * block.elements, encoded = target + first * block.bytes
+                            var status = bfq_gguf_quantize(output.type.rawValue, x, encoded, count)
+                            precondition(status == 0, "no block encoder for \(output.type.name)")
+                            let decoded = UnsafeMutablePointer<Float>.allocate(capacity: count * block.elements)
+                            defer { decoded.deallocate() }
+                            status = bfq_gguf_dequantize(output.type.rawValue, encoded, decoded, count)
+                            precondition(status == 0, "no block decoder for \(output.type.name)")
+                            var s = 0.0, e = 0.0
+                            for i in 0 ..< count * block.elements {
+                                let difference = Double(decoded[i]) - Double(x[i])
+                                s += Double(x[i]) * Double(x[i])
+                                e += difference * difference
+                            }
+                            sums[task] = (s, e)
+                        }
                     }
                     return n * block.bytes
                 }
+                for (s, e) in sums { signal += s; noise += e }
                 done += n
             }
         }
+        return AddedError(name: output.name, signal: signal, noise: noise)
     }
 }

@@ -34,12 +34,16 @@ public struct GGUFWriteOptions: Sendable {
 
     /// The type of every weight no rule names and that the type's blocks fit.
     public var type: GGMLType
+    /// For a .bfq input: each quantized layer takes the ggml type closest to its levels (`closestType`) instead of
+    /// `type`.
+    public var closest: Bool
     /// Rules tried in order before `type`; the first whose pattern matches decides.
     public var rules: [Rule]
     public var layout: GGUFLayout
 
-    public init(type: GGMLType = .f16, rules: [Rule] = [], layout: GGUFLayout = .sdcpp) {
+    public init(type: GGMLType = .f16, closest: Bool = false, rules: [Rule] = [], layout: GGUFLayout = .sdcpp) {
         self.type = type
+        self.closest = closest
         self.rules = rules
         self.layout = layout
     }
@@ -51,6 +55,19 @@ public struct GGUFWriteOptions: Sendable {
                 + writable.map { $0.name.lowercased() }.joined(separator: ", ") + ")")
         }
         return type
+    }
+
+    /// The ggml type for a .bfq layer of `levels` levels whose stored rows are `row` long: TQ2_0 when the layer is
+    /// ternary and TQ2_0 holds it exactly (`exactTernary`), else the smallest type with at least log2(levels) bits
+    /// per weight whose blocks fit the rows (K-quants, then Q4_0, Q5_0, Q8_0), else F16.
+    static func closestType(levels: Int, row: Int, exactTernary: Bool) -> (type: GGMLType, reason: String) {
+        if exactTernary { return (.tq2_0, "ternary, exact") }
+        let bits = ContainerTensor.bits(levels)
+        let candidates: [GGMLType] = [.q2_k, .q3_k, .q4_0, .q4_k, .q5_0, .q5_k, .q6_k, .q8_0]
+        let fitting = candidates.filter { $0.bitsPerWeight >= bits && row % $0.block.elements == 0 }
+        guard let best = fitting.min(by: { $0.bitsPerWeight != $1.bitsPerWeight ? $0.bitsPerWeight < $1.bitsPerWeight : $0.block.elements > $1.block.elements })
+        else { return (.f16, "rows fit no block type") }
+        return (best, "closest to its levels")
     }
 
     /// The float type for tensors kept unquantized: the requested type when it is a float type, else F16.
@@ -73,9 +90,7 @@ public struct GGUFWriteOptions: Sendable {
             }
         }
         if layout == .comfy && rank != 2 { return (keptType, "not 2-D") }
-        guard row % wanted.block.elements == 0 else {
-            return (keptType, "rows of \(row) are not a multiple of \(wanted.name)'s \(wanted.block.elements)")
-        }
+        guard row % wanted.block.elements == 0 else { return (keptType, "rows not a multiple of \(wanted.name)'s block") }
         return (wanted, rule.map { "rule \($0.pattern)" } ?? "--type")
     }
 }
