@@ -21,18 +21,8 @@ py_inspect="python3 -c \"from safetensors import safe_open; f = safe_open('$st',
 py_f16_f32="python3 -c \"from safetensors.torch import load_file, save_file; save_file({k: v.float() for k, v in load_file('$st').items()}, '$out')\""
 py_ckpt_f16="python3 -c \"import torch; from safetensors.torch import save_file; sd = torch.load('$ck', weights_only=True, mmap=True)['state_dict']; save_file({k: v.half() for k, v in sd.items()}, '$out')\""
 
-median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 prepare="rm -f $out; sync"
-peak_rss_mb() {  # median peak RSS in MB of a shell command over $runs runs
-  for _ in $(seq "$runs"); do
-    bash -c "$prepare"
-    /usr/bin/time -v bash -c "$1" 2>&1 >/dev/null | awk '/Maximum resident set size/ {print $6 / 1024}'
-  done | median
-}
-time_s() {  # median wall seconds from hyperfine
-  hyperfine --warmup 1 --runs "$runs" --prepare "$prepare" --export-json "$dir/h.json" "$1" >/dev/null 2>&1
-  python3 -c "import json; print(json.load(open('$dir/h.json'))['results'][0]['median'])"
-}
+source tools/bench_timing.sh
 row() {  # label, bytes for the rate (empty: no rate), command
   local t rss
   t=$(time_s "$3"); rss=$(peak_rss_mb "$3")

@@ -29,18 +29,9 @@ bfq=$PWD/.build/release/bfq
 out=$dir/q.bfq
 gguf=$dir/q.gguf
 
-median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 prepare="rm -f $out $gguf; sync"
-peak_rss_mb() {
-  for _ in $(seq "$runs"); do
-    bash -c "$prepare"
-    /usr/bin/time -v bash -c "$1" 2>&1 >/dev/null | awk '/Maximum resident set size/ {print $6 / 1024}'
-  done | median
-}
-time_s() {
-  hyperfine --runs "$runs" --prepare "$prepare" --export-json "$dir/h.json" "$1" >/dev/null 2>&1
-  python3 -c "import json; print(json.load(open('$dir/h.json'))['results'][0]['median'])"
-}
+warmup=0
+source tools/bench_timing.sh
 row() {  # label, command, output file
   local t rss
   t=$(time_s "$2"); rss=$(peak_rss_mb "$2")

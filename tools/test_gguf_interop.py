@@ -24,15 +24,12 @@ import gguf
 import numpy as np
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-passed = failed = 0
+outcomes = []  # one bool per check
 
 
 def record(ok, label, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
+    outcomes.append(bool(ok))
+    if not ok:
         print(f"FAIL {label}" + (f": {detail}" if detail else ""))
 
 
@@ -99,8 +96,9 @@ def main():
             check(bfq, os.path.join(ROOT, "testdata/gguf/types.source.safetensors"), "sdcpp", qtype, work)
             for layout in ["sdcpp", "comfy"]:
                 check(bfq, os.path.join(ROOT, "testdata/unet/tiny_unet.ldm.safetensors"), layout, qtype, work)
-    print(f"gguf interop: {passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    failures = outcomes.count(False)
+    print(f"gguf interop: {len(outcomes) - failures} passed, {failures} failed")
+    sys.exit(1 if failures else 0)
 
 
 if __name__ == "__main__":

@@ -364,39 +364,38 @@ static float half_round_trip(float f, uint8_t *p) {
     return half(p);
 }
 
+/* Codes round(iscale x) clamped to [-nmax, nmax), stored + `offset` when `codes` is given, and the x^2-weighted sums
+ * of x l and l^2 that ggml's symmetric searches compare. */
+static void weighted_fit(int n, int nmax, const float *x, float iscale, int8_t *codes, int offset, float *sumlx,
+                         float *suml2) {
+    *sumlx = *suml2 = 0.0f;
+    for (int i = 0; i < n; i++) {
+        int l = clampi(nearest(iscale * x[i]), -nmax, nmax - 1);
+        if (codes) codes[i] = (int8_t)(l + offset);
+        float w = x[i] * x[i];
+        *sumlx += w * x[i] * (float)l;
+        *suml2 += w * (float)l * (float)l;
+    }
+}
+
 /* Symmetric codes in [-nmax, nmax) for a group (ggml's make_qx_quants with x^2 weights): a scale from -nmax/max, then
- * nineteen nearby scales tried, the one maximising (sum w x l)^2 / (sum w l^2) kept. Codes are stored + nmax. */
+ * eighteen nearby scales tried, the one maximising (sum w x l)^2 / (sum w l^2) kept. Codes are stored + nmax. */
 static float symmetric_codes(int n, int nmax, const float *x, int8_t *codes) {
-    float max = 0.0f, amax = 0.0f;
-    for (int i = 0; i < n; i++)
-        if (fabsf(x[i]) > amax) { amax = fabsf(x[i]); max = x[i]; }
-    if (amax < 1e-15f) {
+    float max = signed_max(x, n);
+    if (fabsf(max) < 1e-15f) {
         memset(codes, 0, (size_t)n);
         return 0.0f;
     }
-    float iscale = (float)(-nmax) / max;
-    float sumlx = 0.0f, suml2 = 0.0f;
-    for (int i = 0; i < n; i++) {
-        int l = clampi(nearest(iscale * x[i]), -nmax, nmax - 1);
-        codes[i] = (int8_t)(l + nmax);
-        float w = x[i] * x[i];
-        sumlx += w * x[i] * (float)l;
-        suml2 += w * (float)l * (float)l;
-    }
+    float sumlx, suml2;
+    weighted_fit(n, nmax, x, (float)(-nmax) / max, codes, nmax, &sumlx, &suml2);
     float scale = suml2 != 0.0f ? sumlx / suml2 : 0.0f;
     float best = scale * sumlx;
     for (int step = -9; step <= 9; step++) {
         if (step == 0) continue;
-        iscale = -((float)nmax + 0.1f * (float)step) / max;
-        sumlx = suml2 = 0.0f;
-        for (int i = 0; i < n; i++) {
-            int l = clampi(nearest(iscale * x[i]), -nmax, nmax - 1);
-            float w = x[i] * x[i];
-            sumlx += w * x[i] * (float)l;
-            suml2 += w * (float)l * (float)l;
-        }
+        float iscale = -((float)nmax + 0.1f * (float)step) / max;
+        weighted_fit(n, nmax, x, iscale, NULL, 0, &sumlx, &suml2);
         if (suml2 > 0.0f && sumlx * sumlx > best * suml2) {
-            for (int i = 0; i < n; i++) codes[i] = (int8_t)(nmax + clampi(nearest(iscale * x[i]), -nmax, nmax - 1));
+            weighted_fit(n, nmax, x, iscale, codes, nmax, &sumlx, &suml2);
             scale = sumlx / suml2;
             best = scale * sumlx;
         }
@@ -407,22 +406,13 @@ static float symmetric_codes(int n, int nmax, const float *x, int8_t *codes) {
 /* Q3_K's group codes (ggml's make_q3_quants with rmse): codes in [-nmax, nmax) from -nmax/max, then up to five passes
  * that move single codes while that raises (sum w x l)^2 / (sum w l^2), w = x^2. Codes are stored + nmax. */
 static float q3_group_codes(int n, int nmax, const float *x, int8_t *codes) {
-    float max = 0.0f, amax = 0.0f;
-    for (int i = 0; i < n; i++)
-        if (fabsf(x[i]) > amax) { amax = fabsf(x[i]); max = x[i]; }
-    if (amax < 1e-15f) {
+    float max = signed_max(x, n);
+    if (fabsf(max) < 1e-15f) {
         memset(codes, 0, (size_t)n);
         return 0.0f;
     }
-    float iscale = (float)(-nmax) / max;
-    float sumlx = 0.0f, suml2 = 0.0f;
-    for (int i = 0; i < n; i++) {
-        int l = clampi(nearest(iscale * x[i]), -nmax, nmax - 1);
-        codes[i] = (int8_t)l;
-        float w = x[i] * x[i];
-        sumlx += w * x[i] * (float)l;
-        suml2 += w * (float)l * (float)l;
-    }
+    float sumlx, suml2;
+    weighted_fit(n, nmax, x, (float)(-nmax) / max, codes, 0, &sumlx, &suml2);
     for (int pass = 0; pass < 5; pass++) {
         int changed = 0;
         for (int i = 0; i < n; i++) {

@@ -53,6 +53,16 @@ final class GGUFHostileTests: XCTestCase {
         let checkpoint = try CheckpointFile.open(path)
         XCTAssertEqual(checkpoint.tensors.map(\.shape), [[2, 2]])
         XCTAssertEqual(try checkpoint.floats(of: checkpoint.tensors[0]), [1, 0, 0, 0])
+        // Version 2 (the same layout) and a 64-byte alignment read too: the data starts at the next multiple of 64.
+        let other = try TestFiles.temporaryDirectory() + "/v2.gguf"
+        try Data(Self.file(version: 2, kvCount: 1, kv: { $0.string("general.alignment"); $0.u32(4); $0.u32(64) }, alignment: 64,
+                           payload: [0, 0, 0, 64] + [UInt8](repeating: 0, count: 12))).write(to: URL(fileURLWithPath: other))
+        let gguf = try GGUFReader.parse(MappedFile(path: other))
+        XCTAssertEqual(gguf.version, 2)
+        XCTAssertEqual(gguf.alignment, 64)
+        XCTAssertEqual(gguf.dataStart, 128)
+        let v2 = try CheckpointFile.open(other)
+        XCTAssertEqual(try v2.floats(of: v2.tensors[0]), [2, 0, 0, 0])
     }
 
     func testHeader() throws {

@@ -35,7 +35,8 @@ final class BLASCommandTests: XCTestCase {
         if let kernels = try expectedKernels() { XCTAssertTrue(line.contains("allow \(kernels)"), line) }
         // OpenBLAS's other settings are reported too.
         let settings = try blasLine(try BFQProcess.run(["--version"], environment: ["OPENBLAS_NUM_THREADS": "4",
-                                                                                   "OPENBLAS_VERBOSE": "1"]))
+                                                                                   "OPENBLAS_VERBOSE": "1"],
+                                                       unsetting: ["OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"]))
         XCTAssertTrue(settings.contains("; the environment also sets OPENBLAS_NUM_THREADS=4, OPENBLAS_VERBOSE=1 (bfq runs"
             + " OpenBLAS on one thread whatever its thread settings say)"), settings)
         // A name this OpenBLAS does not know: it picks by itself, and bfq says so.

@@ -135,9 +135,9 @@ final class CommandTests: XCTestCase {
         let run = try BFQProcess.run(["convert", diffusersSafetensors, "/tmp/x.safetensors", "--dtype", "f8"])
         XCTAssertEqual(run.status, 64)
         XCTAssertTrue(run.stderr.contains("f8"), run.stderr)
-        let unknownOutput = try BFQProcess.run(["convert", diffusersSafetensors, "/tmp/x.gguf"])
+        let unknownOutput = try BFQProcess.run(["convert", diffusersSafetensors, "/tmp/x.onnx"])
         XCTAssertEqual(unknownOutput.status, 2)
-        XCTAssertTrue(unknownOutput.stderr.contains(".safetensors, .ckpt"), unknownOutput.stderr)
+        XCTAssertTrue(unknownOutput.stderr.contains(".safetensors, .ckpt, .pt, .pth, .bin, .bfq or .gguf"), unknownOutput.stderr)
     }
 
     func testSameInputSameBytesWhateverTheThreadCount() throws {

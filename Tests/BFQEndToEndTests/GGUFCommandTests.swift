@@ -68,6 +68,18 @@ final class GGUFCommandTests: XCTestCase {
         let error = zip(ours, reference).map { ($0 - $1) * ($0 - $1) }.reduce(0, +), power = reference.map { $0 * $0 }.reduce(0, +)
         XCTAssertGreaterThan(10 * log10(power / error), 20)
 
+        // eval of a GGUF candidate: Q8_0 from stable-diffusion.cpp's converter stays far above Q4_K.
+        var sqnr: [Double] = []
+        for candidate in [BFQProcess.path("gguf/tiny_unet.sdcpp.q8_0.gguf"), gguf] {
+            let run = try BFQProcess.run(["eval", tiny, candidate, "--config", config, "--size", "16x16", "--json"])
+            XCTAssertEqual(run.status, 0, run.stderr)
+            let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+            sqnr.append(try XCTUnwrap(report["sqnr_db"] as? Double))
+        }
+        XCTAssertGreaterThan(sqnr[0], 50)
+        XCTAssertGreaterThan(sqnr[0], sqnr[1] + 10)
+        XCTAssertGreaterThan(sqnr[1], 15)
+
         let quantized = directory + "/q.bfq"
         XCTAssertEqual(try BFQProcess.run(["quantize", gguf, quantized, "--bits", "3", "--unet-config", config]).status, 0)
         let verified = try BFQProcess.run(["verify", quantized, "--against", gguf])

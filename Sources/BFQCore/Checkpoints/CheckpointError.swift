@@ -11,7 +11,7 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
         case let .unknownFormat(path):
             return "\(path): not a safetensors, PyTorch or .bfq file (format not recognised from its first bytes)"
         case let .unsupportedOutputExtension(path):
-            return "\(path): output extension must be .safetensors, .ckpt, .pt, .pth, .bin or .bfq"
+            return "\(path): output extension must be .safetensors, .ckpt, .pt, .pth, .bin, .bfq or .gguf"
         case let .noTensorsMatch(path, prefix):
             return "\(path): no tensor name starts with \"\(prefix)\""
         case let .duplicateOutputName(path, tensor):
