@@ -104,6 +104,9 @@ final class GGUFHostileTests: XCTestCase {
                     "rows of 48 elements are not a multiple of Q4_0's block of 32")
         try refusal(Self.file(tensors: [("t", [2, 2], 0, 8)], payload: .init(repeating: 0, count: 32)),
                     "offset of t at byte 57: 8 is not a multiple of the alignment 32")
+        // Found by the fuzzer: an empty tensor in a file that ends before its data section would start.
+        try refusal(Array(Self.file(tensors: [("t", [0, 0], 0, 0)], payload: []).prefix(78)),
+                    "data section at byte 65: starts at byte 96 (the header padded to 32), past the end of the 78-byte file")
         try refusal(Self.file(tensors: [("t", [2, 2], 0, 0)], payload: .init(repeating: 0, count: 15)),
                     "its 16 bytes at data offset 0 run past the end of the 15-byte data section")
         try refusal(Self.file(tensors: [("a", [16], 0, 0), ("b", [4], 0, 32)], payload: .init(repeating: 0, count: 64)),

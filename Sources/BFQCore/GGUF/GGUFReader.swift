@@ -127,7 +127,12 @@ public enum GGUFReader {
 
         let headerEnd = cursor.position
         let dataStart = headerEnd + (alignment - headerEnd % alignment) % alignment
-        let dataSize = max(bytes.count - dataStart, 0)
+        if !declared.isEmpty, dataStart > bytes.count {
+            throw GGUFError.malformed(path: path, offset: headerEnd, field: "data section",
+                                      rule: "starts at byte \(dataStart) (the header padded to \(alignment)), past the end of the "
+                                          + "\(bytes.count)-byte file")
+        }
+        let dataSize = bytes.count - min(dataStart, bytes.count)
         var spans = declared.indices.sorted { declared[$0].offset < declared[$1].offset }[...]
         var end = 0
         var previous: String?
