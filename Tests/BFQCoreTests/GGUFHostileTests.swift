@@ -79,6 +79,10 @@ final class GGUFHostileTests: XCTestCase {
             for _ in 0 ..< 2 { b.string("k"); b.u32(4); b.u32(1) }
         }, "declares two metadata keys named k")
         try refusal(Self.file(kvCount: 1) { $0.u64(2); $0.raw([0xC3, 0x28]); $0.u32(4); $0.u32(1) }, "metadata key at byte 24: is not valid UTF-8")
+        try refusal(Self.file(kvCount: 2) { b in
+            b.u64(2); b.raw([0xC3, 0xA9]); b.u32(4); b.u32(1)        // "é" precomposed
+            b.u64(3); b.raw([0x65, 0xCC, 0x81]); b.u32(4); b.u32(1)  // "e" + combining acute
+        }, "declares two metadata keys (equal after Unicode normalisation) named")
         try refusal(Self.file(kvCount: 1) { $0.string("nest"); $0.u32(9); $0.u32(9); $0.u64(1); $0.u32(4); $0.u64(1); $0.u32(1) },
                     "an array inside an array")
         try refusal(Self.file(kvCount: 1) { $0.string("general.alignment"); $0.u32(5); $0.u32(32) },
@@ -111,6 +115,12 @@ final class GGUFHostileTests: XCTestCase {
                     "its 16 bytes at data offset 0 run past the end of the 15-byte data section")
         try refusal(Self.file(tensors: [("a", [16], 0, 0), ("b", [4], 0, 32)], payload: .init(repeating: 0, count: 64)),
                     "GGUF tensor b: its data (from data offset 32) overlaps tensor a's (to 64)")
+    }
+
+    /// Found by the fuzzer: an empty tensor whose other dimensions multiply past Int.max (in PyTorch's order the zero
+    /// comes last, after the product has overflowed) is refused like any other overflowing shape.
+    func testEmptyTensorWithHugeDimensionsIsRefused() throws {
+        try refusal(Self.file(tensors: [("t", [0, 1 << 40, 1 << 40], 0, 0)], payload: []), "GGUF tensor t: its element count overflows")
     }
 
     func testComfyOriginalShape() throws {

@@ -21,6 +21,17 @@ final class SafeTensorsReaderTests: XCTestCase {
     private let tensor = #"{"t":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#
     private let eight = [UInt8](repeating: 1, count: 8)
 
+    /// An empty tensor whose other dimensions multiply past Int.max (the GGUF fuzz target found the same in GGUF):
+    /// it holds nothing and reads, converts and gives statistics without trapping.
+    func testEmptyTensorWithHugeDimensionsReads() throws {
+        let checkpoint = try read(TestFiles.safetensors(header: #"{"t":{"dtype":"F32","shape":[0,1099511627776,1099511627776],"data_offsets":[0,0]}}"#,
+                                                        data: []))
+        XCTAssertEqual(checkpoint.tensors[0].elementCount, 0)
+        XCTAssertEqual(checkpoint.tensors[0].strides, [Int.max, 1_099_511_627_776, 1])
+        XCTAssertEqual(try checkpoint.floats(of: checkpoint.tensors[0]), [])
+        XCTAssertEqual(try checkpoint.withContiguousBytes(of: checkpoint.tensors[0]) { $0.count }, 0)
+    }
+
     func testReadsValidFileZeroCopy() throws {
         let bytes = TestFiles.safetensors(header: #"{"__metadata__":{"k":"v"},"b":{"dtype":"F16","shape":[],"data_offsets":[8,10]},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#,
                                           data: [0, 0, 128, 63, 0, 0, 0, 64, 0, 60])

@@ -19,7 +19,10 @@ public enum GGUFReader {
             throw GGUFError.unsupportedType(path: file.path, tensor: tensor.name, type: tensor.type.name)
         }
         var metadata: [String: String] = [:]
-        for entry in gguf.metadata { metadata[entry.key] = entry.value.text }
+        for entry in gguf.metadata where metadata.updateValue(entry.value.text, forKey: entry.key) != nil {
+            // Distinct bytes, but Swift's String keys would merge them: refuse rather than drop one.
+            throw GGUFError.duplicate(path: file.path, what: "metadata keys (equal after Unicode normalisation)", name: entry.key)
+        }
         var warnings: [String] = []
         let names = Set(gguf.tensors.map(\.name))
         for entry in gguf.metadata where entry.key.hasPrefix("comfy.gguf.orig_shape.") {
@@ -91,15 +94,20 @@ public enum GGUFReader {
                 throw GGUFError.badTensor(path: path, tensor: name, rule: "\(rank) dimensions; GGUF tensors have at most \(maximumDimensions)")
             }
             var dimensions: [Int] = []
-            var elements = 1
+            var elements = 1, span = 1
             for index in 0 ..< Int(rank) {
                 let size = try cursor.u64("dimension \(index) of \(name)")
                 guard let dimension = Int(exactly: size), dimension >= 0 else {
                     throw GGUFError.badTensor(path: path, tensor: name, rule: "dimension \(index) is \(size), beyond a signed 64-bit count")
                 }
+                // The product of the non-zero dimensions must fit too: the shape is used reversed (PyTorch's order),
+                // where a zero dimension would come last.
                 let (product, overflow) = elements.multipliedReportingOverflow(by: dimension)
-                guard !overflow else { throw GGUFError.badTensor(path: path, tensor: name, rule: "its element count overflows") }
-                elements = product
+                let (wider, spanOverflow) = span.multipliedReportingOverflow(by: max(dimension, 1))
+                guard !overflow, !spanOverflow else {
+                    throw GGUFError.badTensor(path: path, tensor: name, rule: "its element count overflows")
+                }
+                (elements, span) = (product, wider)
                 dimensions.append(dimension)
             }
             let typeAt = cursor.position

@@ -45,13 +45,15 @@ public struct TensorEntry: Sendable, Equatable {
         return true
     }
 
-    /// Row-major strides for `shape`.
+    /// Row-major strides for `shape`. Readers refuse shapes whose element count overflows, but a shape with a zero
+    /// dimension holds no elements whatever its other dimensions: its strides saturate at `Int.max` rather than trap.
     public static func contiguousStrides(for shape: [Int]) -> [Int] {
         var strides = [Int](repeating: 1, count: shape.count)
         var running = 1
         for index in shape.indices.reversed() {
             strides[index] = running
-            running *= max(shape[index], 1)
+            let (product, overflow) = running.multipliedReportingOverflow(by: max(shape[index], 1))
+            running = overflow ? Int.max : product
         }
         return strides
     }
