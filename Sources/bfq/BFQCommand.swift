@@ -6,7 +6,7 @@ import CBFQShims
 struct BFQCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bfq",
-        abstract: "Read, convert, inspect and quantize Stable Diffusion checkpoints (safetensors, PyTorch .ckpt, .bfq).",
+        abstract: "Read, convert, inspect and quantize Stable Diffusion checkpoints (safetensors, PyTorch .ckpt, GGUF, .bfq).",
         discussion: "Errors print one line naming the file and the rule broken and exit with status 2.",
         version: BFQVersion.string + "\n" + BLASRuntime.versionLine,
         subcommands: [InspectCommand.self, ConvertCommand.self, StatsCommand.self, DiffCommand.self, VerifyCommand.self,

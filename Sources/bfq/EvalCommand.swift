@@ -6,7 +6,7 @@ struct EvalCommand: ParsableCommand {
         commandName: "eval",
         abstract: "Measure how far a candidate UNet's noise predictions are from a reference's.",
         discussion: """
-        Both models (safetensors, .ckpt or .bfq; see `bfq unet`) run on the same seeded inputs: standard-normal \
+        Both models (safetensors, .ckpt, GGUF or .bfq; see `bfq unet`) run on the same seeded inputs: standard-normal \
         latents, and encoder states that are standard normal or read from --encoder-states (encoder_hidden_states \
         [N,T,D], optionally uncond_hidden_states [1 or N,T,D]). SDXL-family UNets also get seeded standard-normal \
         pooled text embeddings and SDXL's default time_ids (1024, 1024, 0, 0, 1024, 1024; the refiner's 1024, 1024, \

@@ -7,7 +7,7 @@ struct InspectCommand: ParsableCommand {
         abstract: "Show a checkpoint's format, tensors, parameters, dtypes, metadata, naming scheme and model."
     )
 
-    @Argument(help: "A .safetensors or PyTorch (.ckpt/.pt/.pth/.bin) file; the format is read from the content.")
+    @Argument(help: "A safetensors, PyTorch (.ckpt/.pt/.pth/.bin), GGUF or .bfq file; the format is read from the content.")
     var file: String
 
     @Flag(help: "Print a JSON object (format, metadata, tensors as {name, dtype, shape, bytes}, ...).")

@@ -4,7 +4,7 @@ import BFQCore
 struct QuantizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "quantize",
-        abstract: "Quantize an SD or SDXL UNet (safetensors, .ckpt, full checkpoints, either naming) into a .bfq.",
+        abstract: "Quantize an SD or SDXL UNet (safetensors, .ckpt, GGUF, full checkpoints, either naming) into a .bfq.",
         discussion: """
         Every conv and linear weight of the UNet goes on a balanced per-channel grid (or a per-row lookup table) at \
         the bits the plan gives it; conv_in and conv_out at 8 bits; 1-D tensors and non-UNet parts are kept. Without \

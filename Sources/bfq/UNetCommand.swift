@@ -6,9 +6,10 @@ struct UNetCommand: ParsableCommand {
         commandName: "unet",
         abstract: "Run an SD or SDXL UNet on the CPU: noise prediction for the latents, timesteps and encoder states given.",
         discussion: """
-        MODEL is an SD 1.x/2.x or SDXL-family UNet (SDXL base, refiner, Turbo, SSD-1B, Vega) in safetensors, .ckpt or \
-        .bfq (ldm/sgm or diffusers names, alone or in a full checkpoint); a .bfq's quantized weights are decoded layer \
-        by layer through the lookup-table dequantizer and its time-feature cache replaces the time embedding \
+        MODEL is an SD 1.x/2.x or SDXL-family UNet (SDXL base, refiner, Turbo, SSD-1B, Vega) in safetensors, .ckpt, \
+        GGUF or .bfq (ldm/sgm or diffusers names, alone or in a full checkpoint); a .bfq's quantized weights are \
+        decoded layer by layer through the lookup-table dequantizer (a GGUF file's through its block decoders) and a \
+        .bfq's time-feature cache replaces the time embedding \
         (timesteps must then be cached ones). The configuration comes from --config, else a diffusers config.json of \
         UNet2DConditionModel beside MODEL, else the weights (32 GroupNorm groups; SD 1.x's 8 heads, or heads of width \
         64 for SD 2.x and SDXL; SDXL's 256-wide time-id sinusoids); every tensor of MODEL must be one the \
