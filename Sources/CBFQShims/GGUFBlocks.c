@@ -180,30 +180,6 @@ static void tq2_0(const uint8_t *b, float *y) {
     for (int e = 0; e < 256; e++) y[e] = d * (float)(crumb(b, e) - 1);
 }
 
-typedef void (*block_decoder)(const uint8_t *, float *);
-
-int bfq_gguf_dequantize(uint32_t type, const uint8_t *src, float *dst, size_t blocks) {
-    block_decoder decode;
-    size_t bytes, elements;
-    switch (type) {
-    case 2: decode = q4_0; bytes = 18; elements = 32; break;
-    case 3: decode = q4_1; bytes = 20; elements = 32; break;
-    case 6: decode = q5_0; bytes = 22; elements = 32; break;
-    case 7: decode = q5_1; bytes = 24; elements = 32; break;
-    case 8: decode = q8_0; bytes = 34; elements = 32; break;
-    case 10: decode = q2_k; bytes = 84; elements = 256; break;
-    case 11: decode = q3_k; bytes = 110; elements = 256; break;
-    case 12: decode = q4_k; bytes = 144; elements = 256; break;
-    case 13: decode = q5_k; bytes = 176; elements = 256; break;
-    case 14: decode = q6_k; bytes = 210; elements = 256; break;
-    case 34: decode = tq1_0; bytes = 54; elements = 256; break;
-    case 35: decode = tq2_0; bytes = 66; elements = 256; break;
-    default: return -1;
-    }
-    for (size_t i = 0; i < blocks; i++) decode(src + i * bytes, dst + i * elements);
-    return 0;
-}
-
 /* Encoders: gguf-py's `quantize_blocks`, one f32 rounding per numpy operation. */
 
 static void put_half(uint8_t *p, float f) {
@@ -258,23 +234,28 @@ static void enc_q8_0(const float *x, uint8_t *b) {
     for (int j = 0; j < 32; j++) b[2 + j] = (uint8_t)(int8_t)round_away(x[j] * id);
 }
 
-static void enc_q4_0(const float *x, uint8_t *b) {
-    float d = signed_max(x, 32) / -8.0f, id = inverse(d);
-    uint8_t q[32];
-    for (int j = 0; j < 32; j++) q[j] = code(x[j] * id + 8.5f, 15);
+/* Q4_0 and Q5_0's codes: d = (signed largest) / -half, q = trunc(x / d + half + 0.5) clipped to 2 half - 1; d goes
+ * to the block's first two bytes. */
+static void symmetric_fit(const float *x, int half, uint8_t *q, uint8_t *b) {
+    float d = signed_max(x, 32) / -(float)half, id = inverse(d);
+    for (int j = 0; j < 32; j++) q[j] = code(x[j] * id + ((float)half + 0.5f), 2 * half - 1);
     put_half(b, d);
-    for (int j = 0; j < 16; j++) b[2 + j] = (uint8_t)(q[j] | (q[j + 16] << 4));
 }
 
-static void enc_q4_1(const float *x, uint8_t *b) {
+/* Q4_1 and Q5_1's codes: d = (max - min) / top, q = trunc((x - min) / d + 0.5) clipped to top; d and min go to the
+ * block's first four bytes. */
+static void offset_fit(const float *x, int top, uint8_t *q, uint8_t *b) {
     float lo, hi;
     min_max(x, 32, &lo, &hi);
-    float d = (hi - lo) / 15.0f, id = inverse(d);
-    uint8_t q[32];
-    for (int j = 0; j < 32; j++) q[j] = code((x[j] - lo) * id + 0.5f, 15);
+    float d = (hi - lo) / (float)top, id = inverse(d);
+    for (int j = 0; j < 32; j++) q[j] = code((x[j] - lo) * id + 0.5f, top);
     put_half(b, d);
     put_half(b + 2, lo);
-    for (int j = 0; j < 16; j++) b[4 + j] = (uint8_t)(q[j] | (q[j + 16] << 4));
+}
+
+/* Two codes' low nibbles per byte: code j and code j + 16. */
+static void put_nibbles(uint8_t *p, const uint8_t *q) {
+    for (int j = 0; j < 16; j++) p[j] = (uint8_t)((q[j] & 0x0F) | (q[j + 16] << 4));
 }
 
 /* The fifth bits of 32 five-bit codes, bit j for code j, little-endian. */
@@ -284,25 +265,30 @@ static void put_fifth_bits(uint8_t *p, const uint8_t *q) {
     for (int k = 0; k < 4; k++) p[k] = (uint8_t)(qh >> (8 * k));
 }
 
-static void enc_q5_0(const float *x, uint8_t *b) {
-    float d = signed_max(x, 32) / -16.0f, id = inverse(d);
+static void enc_q4_0(const float *x, uint8_t *b) {
     uint8_t q[32];
-    for (int j = 0; j < 32; j++) q[j] = code(x[j] * id + 16.5f, 31);
-    put_half(b, d);
+    symmetric_fit(x, 8, q, b);
+    put_nibbles(b + 2, q);
+}
+
+static void enc_q4_1(const float *x, uint8_t *b) {
+    uint8_t q[32];
+    offset_fit(x, 15, q, b);
+    put_nibbles(b + 4, q);
+}
+
+static void enc_q5_0(const float *x, uint8_t *b) {
+    uint8_t q[32];
+    symmetric_fit(x, 16, q, b);
     put_fifth_bits(b + 2, q);
-    for (int j = 0; j < 16; j++) b[6 + j] = (uint8_t)((q[j] & 0x0F) | (q[j + 16] << 4));
+    put_nibbles(b + 6, q);
 }
 
 static void enc_q5_1(const float *x, uint8_t *b) {
-    float lo, hi;
-    min_max(x, 32, &lo, &hi);
-    float d = (hi - lo) / 31.0f, id = inverse(d);
     uint8_t q[32];
-    for (int j = 0; j < 32; j++) q[j] = code((x[j] - lo) * id + 0.5f, 31);
-    put_half(b, d);
-    put_half(b + 2, lo);
+    offset_fit(x, 31, q, b);
     put_fifth_bits(b + 4, q);
-    for (int j = 0; j < 16; j++) b[8 + j] = (uint8_t)((q[j] & 0x0F) | (q[j + 16] << 4));
+    put_nibbles(b + 8, q);
 }
 
 /* Ternary digits 0, 1, 2 of a 256-element block: round(x / max|x|) + 1. */
@@ -687,26 +673,37 @@ static void enc_q6_k(const float *x, uint8_t *b) {
         }
 }
 
-typedef void (*block_encoder)(const float *, uint8_t *);
+/* Every block type this file codes: its ggml id, bytes and elements per block, decoder and encoder. */
+typedef struct block_codec {
+    uint32_t type;
+    size_t bytes, elements;
+    void (*decode)(const uint8_t *, float *);
+    void (*encode)(const float *, uint8_t *);
+} block_codec;
+
+static const block_codec codecs[] = {
+    {2, 18, 32, q4_0, enc_q4_0},     {3, 20, 32, q4_1, enc_q4_1},     {6, 22, 32, q5_0, enc_q5_0},
+    {7, 24, 32, q5_1, enc_q5_1},     {8, 34, 32, q8_0, enc_q8_0},     {10, 84, 256, q2_k, enc_q2_k},
+    {11, 110, 256, q3_k, enc_q3_k},  {12, 144, 256, q4_k, enc_q4_k},  {13, 176, 256, q5_k, enc_q5_k},
+    {14, 210, 256, q6_k, enc_q6_k},  {34, 54, 256, tq1_0, enc_tq1_0}, {35, 66, 256, tq2_0, enc_tq2_0},
+};
+
+static const block_codec *codec_for(uint32_t type) {
+    for (size_t i = 0; i < sizeof codecs / sizeof codecs[0]; i++)
+        if (codecs[i].type == type) return &codecs[i];
+    return NULL;
+}
+
+int bfq_gguf_dequantize(uint32_t type, const uint8_t *src, float *dst, size_t blocks) {
+    const block_codec *codec = codec_for(type);
+    if (!codec) return -1;
+    for (size_t i = 0; i < blocks; i++) codec->decode(src + i * codec->bytes, dst + i * codec->elements);
+    return 0;
+}
 
 int bfq_gguf_quantize(uint32_t type, const float *src, uint8_t *dst, size_t blocks) {
-    block_encoder encode;
-    size_t bytes, elements;
-    switch (type) {
-    case 2: encode = enc_q4_0; bytes = 18; elements = 32; break;
-    case 3: encode = enc_q4_1; bytes = 20; elements = 32; break;
-    case 6: encode = enc_q5_0; bytes = 22; elements = 32; break;
-    case 7: encode = enc_q5_1; bytes = 24; elements = 32; break;
-    case 8: encode = enc_q8_0; bytes = 34; elements = 32; break;
-    case 10: encode = enc_q2_k; bytes = 84; elements = 256; break;
-    case 11: encode = enc_q3_k; bytes = 110; elements = 256; break;
-    case 12: encode = enc_q4_k; bytes = 144; elements = 256; break;
-    case 13: encode = enc_q5_k; bytes = 176; elements = 256; break;
-    case 14: encode = enc_q6_k; bytes = 210; elements = 256; break;
-    case 34: encode = enc_tq1_0; bytes = 54; elements = 256; break;
-    case 35: encode = enc_tq2_0; bytes = 66; elements = 256; break;
-    default: return -1;
-    }
-    for (size_t i = 0; i < blocks; i++) encode(src + i * elements, dst + i * bytes);
+    const block_codec *codec = codec_for(type);
+    if (!codec) return -1;
+    for (size_t i = 0; i < blocks; i++) codec->encode(src + i * codec->elements, dst + i * codec->bytes);
     return 0;
 }
