@@ -366,12 +366,17 @@ static void weighted_fit(int n, int nmax, const float *x, float iscale, int8_t *
 
 /* Symmetric codes in [-nmax, nmax) for a group (ggml's make_qx_quants with x^2 weights): a scale from -nmax/max, then
  * eighteen nearby scales tried, the one maximising (sum w x l)^2 / (sum w l^2) kept. Codes are stored + nmax. */
-static float symmetric_codes(int n, int nmax, const float *x, int8_t *codes) {
+/* The group's signed largest value; 0 with all codes 0 when the group is all (near) zero, as ggml treats it. */
+static float group_max(int n, const float *x, int8_t *codes) {
     float max = signed_max(x, n);
-    if (fabsf(max) < 1e-15f) {
-        memset(codes, 0, (size_t)n);
-        return 0.0f;
-    }
+    if (fabsf(max) >= 1e-15f) return max;
+    memset(codes, 0, (size_t)n);
+    return 0.0f;
+}
+
+static float symmetric_codes(int n, int nmax, const float *x, int8_t *codes) {
+    float max = group_max(n, x, codes);
+    if (max == 0.0f) return 0.0f;
     float sumlx, suml2;
     weighted_fit(n, nmax, x, (float)(-nmax) / max, codes, nmax, &sumlx, &suml2);
     float scale = suml2 != 0.0f ? sumlx / suml2 : 0.0f;
@@ -392,11 +397,8 @@ static float symmetric_codes(int n, int nmax, const float *x, int8_t *codes) {
 /* Q3_K's group codes (ggml's make_q3_quants with rmse): codes in [-nmax, nmax) from -nmax/max, then up to five passes
  * that move single codes while that raises (sum w x l)^2 / (sum w l^2), w = x^2. Codes are stored + nmax. */
 static float q3_group_codes(int n, int nmax, const float *x, int8_t *codes) {
-    float max = signed_max(x, n);
-    if (fabsf(max) < 1e-15f) {
-        memset(codes, 0, (size_t)n);
-        return 0.0f;
-    }
+    float max = group_max(n, x, codes);
+    if (max == 0.0f) return 0.0f;
     float sumlx, suml2;
     weighted_fit(n, nmax, x, (float)(-nmax) / max, codes, 0, &sumlx, &suml2);
     for (int pass = 0; pass < 5; pass++) {

@@ -18,7 +18,8 @@ struct ConvertCommand: ParsableCommand {
         the weights, --tensor-type rules override it by name, and tensors the type's blocks do not fit (rows not a \
         multiple of the block), 1-D tensors, and the UNet's conv_in, conv_out and time/label embeddings stay F16 \
         (or the --type when it is F32 or BF16), as the peers keep them. Blocks are the bytes gguf-py's quantize \
-        writes, and for the K-quants (which gguf-py cannot write) the bytes of ggml's reference quantizers. --layout sdcpp keeps the names and shapes (stable-diffusion.cpp quantizes no convolution: their \
+        writes, and for the K-quants (which gguf-py cannot write) the bytes of ggml's reference quantizers. \
+        --layout sdcpp keeps the names and shapes (stable-diffusion.cpp quantizes no convolution: their \
         rows are the kernel width); --layout comfy follows ComfyUI-GGUF: the UNet alone under bare names, \
         general.architecture, and convolutions and narrow weights flattened to rows of 256 with their shape in \
         comfy.gguf.orig_shape.NAME, so every weight can be quantized. From a .bfq, each quantized layer takes by \
@@ -68,6 +69,9 @@ struct ConvertCommand: ParsableCommand {
             let gguf = output.lowercased().hasSuffix(".gguf")
             if gguf, dtype != nil {
                 throw GGUFError.badOption("\(output): --dtype does not apply to GGUF outputs; use --type (f32, f16, bf16, q8_0, ...)")
+            }
+            if !gguf, (try? CheckpointFile.writer(for: output)) == nil {
+                throw CheckpointError.unsupportedOutputExtension(path: output, extensions: CheckpointFile.outputExtensions + [".gguf"])
             }
             if !gguf, type != nil || !tensorTypes.isEmpty || layout != nil {
                 throw GGUFError.badOption("\(output): --type, --tensor-type and --layout apply to .gguf outputs only")

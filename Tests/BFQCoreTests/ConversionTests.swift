@@ -64,8 +64,9 @@ final class ConversionTests: XCTestCase {
     }
 
     func testUnsupportedOutputExtension() throws {
-        XCTAssertThrowsError(try convert("safetensors/dtypes.safetensors", ConversionOptions(), to: "out.gguf")) {
+        XCTAssertThrowsError(try convert("safetensors/dtypes.safetensors", ConversionOptions(), to: "out.onnx")) {
             guard case .unsupportedOutputExtension? = $0 as? CheckpointError else { return XCTFail("\($0)") }
+            XCTAssertTrue("\($0)".hasSuffix("out.onnx: output extension must be .safetensors, .ckpt, .pt, .pth, .bin or .bfq"), "\($0)")
         }
     }
 

@@ -100,9 +100,9 @@ final class GGUFCommandTests: XCTestCase {
              "bfq: error: \(directory)/out.safetensors: --type, --tensor-type and --layout apply to .gguf outputs only"),
             (["convert", tiny, output, "--tensor-type", "attn"], "bfq: error: --tensor-type attn: expected PATTERN=TYPE"),
             (["convert", BFQProcess.path("gguf/types.source.safetensors"), output, "--layout", "comfy"],
-             "bfq: error: \(output): tensor (all): --layout comfy needs an SD 1.x/2.x or SDXL UNet"),
+             "bfq: error: \(BFQProcess.path("gguf/types.source.safetensors")): no SD 1.x/2.x or SDXL UNet, which --layout comfy needs"),
             (["convert", BFQProcess.path("bfq/encodings.bfq"), output],
-             "bfq: error: \(output): tensor (time embedding): the .bfq replaces the time embedding by a cache of 3 timesteps"),
+             "bfq: error: \(BFQProcess.path("bfq/encodings.bfq")): the .bfq replaces the time embedding by a cache of 3 timesteps"),
             (["convert", damaged, output], "bfq: error: \(damaged): GGUF tensor_count at byte 8: declares 1095216660490, but the"),
             (["inspect", damaged], "bfq: error: \(damaged): GGUF tensor_count at byte 8: declares 1095216660490, but the"),
         ]

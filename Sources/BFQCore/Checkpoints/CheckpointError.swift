@@ -1,7 +1,7 @@
 /// Failures that concern a checkpoint as a whole rather than one format's bytes.
 public enum CheckpointError: Error, CustomStringConvertible, Equatable {
     case unknownFormat(path: String)
-    case unsupportedOutputExtension(path: String)
+    case unsupportedOutputExtension(path: String, extensions: [String])
     case noTensorsMatch(path: String, prefix: String)
     case duplicateOutputName(path: String, tensor: String)
     case noUNetToRename(path: String)
@@ -9,9 +9,9 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case let .unknownFormat(path):
-            return "\(path): not a safetensors, PyTorch or .bfq file (format not recognised from its first bytes)"
-        case let .unsupportedOutputExtension(path):
-            return "\(path): output extension must be .safetensors, .ckpt, .pt, .pth, .bin, .bfq or .gguf"
+            return "\(path): not a safetensors, PyTorch, GGUF or .bfq file (format not recognised from its first bytes)"
+        case let .unsupportedOutputExtension(path, extensions):
+            return "\(path): output extension must be " + extensions.dropLast().joined(separator: ", ") + " or " + (extensions.last ?? "")
         case let .noTensorsMatch(path, prefix):
             return "\(path): no tensor name starts with \"\(prefix)\""
         case let .duplicateOutputName(path, tensor):

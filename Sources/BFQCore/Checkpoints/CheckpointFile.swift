@@ -31,12 +31,15 @@ public enum CheckpointFile {
         return bytes.starts(with: [0x50, 0x4B]) ? .pytorchZip : .pytorchLegacy
     }
 
+    /// The extensions `writer(for:)` knows (GGUF, written with per-tensor types, has its own `GGUFConversion`).
+    public static let outputExtensions = [".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".bfq"]
+
     /// The writer for an output path, chosen by its extension.
     public static func writer(for path: String) throws -> CheckpointWriter.Type {
         let lower = path.lowercased()
         if lower.hasSuffix(".safetensors") { return SafeTensorsWriter.self }
         if [".ckpt", ".pt", ".pth", ".bin"].contains(where: { lower.hasSuffix($0) }) { return PyTorchWriter.self }
         if lower.hasSuffix(".bfq") { return ContainerCheckpointWriter.self }
-        throw CheckpointError.unsupportedOutputExtension(path: path)
+        throw CheckpointError.unsupportedOutputExtension(path: path, extensions: outputExtensions)
     }
 }

@@ -39,9 +39,9 @@ public struct GGUFConversion {
         checkpoint = plan.checkpoint
         self.options = options
         if let cache = (checkpoint.decoder as? ContainerTensorDecoder)?.reader.manifest.timeFeatures {
-            throw GGUFError.cannotWrite(path: outputPath, tensor: "(time embedding)",
-                                        rule: "the .bfq replaces the time embedding by a cache of \(cache.timesteps.count) timesteps, "
-                                            + "which GGUF readers cannot use; quantize without --cache-timesteps to convert the model")
+            throw GGUFError.cannotConvert(path: checkpoint.file.path,
+                                          reason: "the .bfq replaces the time embedding by a cache of \(cache.timesteps.count) "
+                                              + "timesteps, which GGUF readers cannot use; quantize without --cache-timesteps to convert the model")
         }
         let prefix = UNetNaming.ldmPrefix
         var selected = Array(zip(plan.sources, plan.outputs.map(\.name)))
@@ -96,7 +96,7 @@ public struct GGUFConversion {
                                   reason: choice.reason))
         }
         self.outputs = outputs
-        metadata = try GGUFConversion.metadata(checkpoint, outputs: outputs, options: options, outputPath: outputPath)
+        metadata = try GGUFConversion.metadata(checkpoint, outputs: outputs, options: options)
     }
 
     /// Whether TQ2_0 holds a .bfq tensor's values exactly: a balanced grid of 3 levels (s x {-1, 0, 1}) with f16
@@ -111,17 +111,17 @@ public struct GGUFConversion {
 
     /// stable-diffusion.cpp writes no metadata; ComfyUI-GGUF writes the architecture, quantization version, file
     /// type, and the original shape of every tensor it flattened.
-    private static func metadata(_ checkpoint: Checkpoint, outputs: [Output], options: GGUFWriteOptions,
-                                 outputPath: String) throws -> [GGUFFile.Entry] {
+    private static func metadata(_ checkpoint: Checkpoint, outputs: [Output], options: GGUFWriteOptions) throws -> [GGUFFile.Entry] {
         guard options.layout == .comfy else { return [] }
-        let recognition = ModelRecognition.recognise(names: outputs.map(\.name), shapes: outputs.map { Array($0.dimensions.reversed()) })
+        let recognition = ModelRecognition.recognise(names: outputs.map(\.name),
+                                                     shapes: outputs.map { $0.originalShape ?? Array($0.dimensions.reversed()) })
         let architecture: String
         switch recognition?.family {
         case .sd1?, .sd2?: architecture = "sd1"
         case .sdxl?: architecture = "sdxl"
         case nil:
-            throw GGUFError.cannotWrite(path: outputPath, tensor: "(all)",
-                                        rule: "--layout comfy needs an SD 1.x/2.x or SDXL UNet (ComfyUI-GGUF loads by architecture)")
+            throw GGUFError.cannotConvert(path: checkpoint.file.path,
+                                          reason: "no SD 1.x/2.x or SDXL UNet, which --layout comfy needs (ComfyUI-GGUF loads by architecture)")
         }
         var weights: [GGMLType: Int] = [:]
         for output in outputs { weights[output.type, default: 0] += output.elementCount }

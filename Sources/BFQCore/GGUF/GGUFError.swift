@@ -11,6 +11,8 @@ public enum GGUFError: Error, CustomStringConvertible, Equatable {
     case duplicate(path: String, what: String, name: String)
     /// An output rule or type that cannot apply (writer).
     case cannotWrite(path: String, tensor: String, rule: String)
+    /// An input the writer cannot express as GGUF at all.
+    case cannotConvert(path: String, reason: String)
     /// A bad `--type` or `--tensor-type` option.
     case badOption(String)
 
@@ -27,6 +29,8 @@ public enum GGUFError: Error, CustomStringConvertible, Equatable {
             return "\(path): GGUF file declares two \(what) named \(name)"
         case let .cannotWrite(path, tensor, rule):
             return "\(path): tensor \(tensor): \(rule)"
+        case let .cannotConvert(path, reason):
+            return "\(path): \(reason)"
         case let .badOption(text):
             return text
         }

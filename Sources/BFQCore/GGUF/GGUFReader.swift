@@ -158,9 +158,11 @@ public enum GGUFReader {
             if tensor.byteCount > 0 { end = tensor.offset + tensor.byteCount; previous = tensor.name }
         }
 
+        var recordedShapes: [String: GGUFValue] = [:]
+        for entry in metadata where entry.key.hasPrefix(GGUFFile.originalShapeKey("")) { recordedShapes[entry.key] = entry.value }
         let tensors = try declared.map { tensor -> GGUFFile.Tensor in
             var shape = Array(tensor.dimensions.reversed())
-            if let recorded = metadata.first(where: { $0.key == GGUFFile.originalShapeKey(tensor.name) })?.value {
+            if let recorded = recordedShapes[GGUFFile.originalShapeKey(tensor.name)] {
                 shape = try originalShape(recorded, tensor: tensor.name, elements: tensor.dimensions.reduce(1, *), path: path)
             }
             return GGUFFile.Tensor(name: tensor.name, dimensions: tensor.dimensions, type: tensor.type, offset: tensor.offset,
