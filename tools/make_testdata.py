@@ -34,6 +34,8 @@ SCRIPTS = [
     ("unet_forward.py", None),
     ("sdxl_naming.py", SDXL),
     ("sdxl_unet.py", None),
+    ("folders.py", None),
+    ("diffusers_configs.py", None),
     ("safetensors_cases.py", None),
     ("bfq_cases.sh", None),
     ("pytorch_cases.py", None),

@@ -93,7 +93,7 @@ for layer in layers {
             try tallies["\(name) \(b)", default: Tally()].add(result, cpu: cpuSeconds() - start)
         }
     }
-    checkpoint.file.release(layer.storage)
+    checkpoint.release(layer)
 }
 let weightCount = layers.reduce(0) { $0 + $1.elementCount }
 print("\(path): \(layers.count) tensors, \(weightCount) weights; threads \(Parallel.threadCount)")

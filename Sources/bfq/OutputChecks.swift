@@ -2,11 +2,17 @@ import ArgumentParser
 import BFQCore
 import Foundation
 
-/// A command's outputs, checked before any work: none is an input file, each folder takes files, no two are the same.
+/// A command's outputs, checked before any work: none is an input file (or one of the files of an input shard index or
+/// folder), each folder takes files, no two are the same.
 enum OutputChecks {
     /// Targets for `outputs` (nil entries skipped, order kept), each refusing to replace any existing file of `inputs`.
     static func targets(_ outputs: [String?], inputs: [String?], durable: Bool = true) throws -> [String: OutputTarget] {
-        let mapped = try inputs.compactMap { $0 }.filter { FileManager.default.fileExists(atPath: $0) }.map { try MappedFile(path: $0) }
+        // A shard index or a diffusers folder stands for the files it reads.
+        let mapped = try inputs.compactMap { $0 }.filter { FileManager.default.fileExists(atPath: $0) }.flatMap { path -> [MappedFile] in
+            if DiffusersFolder.isFolder(path) { return try CheckpointFile.open(path).files }
+            let shards = path.lowercased().hasSuffix(".index.json") ? (try? ShardIndex.open(path))?.files ?? [] : []
+            return [try MappedFile(path: path)] + shards
+        }
         var seen: [String: String] = [:]
         var targets: [String: OutputTarget] = [:]
         for path in outputs.compactMap({ $0 }) {

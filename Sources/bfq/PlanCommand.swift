@@ -43,13 +43,13 @@ struct PlanCommand: ParsableCommand {
             let average = quantizer.averageBits(of: plan)
             if let output {
                 try TextFile.write(JSONWriter.pretty(plan.json(layout: quantizer.layout, averageBits: average)) + "\n",
-                                   to: output, inputs: try planning.inputFiles.map { try MappedFile(path: $0) } + [checkpoint.file])
+                                   to: output, inputs: try planning.inputFiles.map { try MappedFile(path: $0) } + checkpoint.files)
             }
             let points = curve ? try quantizer.curve(CurveChart.targets) : []
             if let svg {
                 let chart = curve ? CurveChart.svg(points, sensitivity: quantizer.measuredSensitivity)
                     : PlanChart.svg(plan, layout: quantizer.layout, eta: quantizer.eta)
-                try TextFile.write(chart, to: svg, inputs: try planning.inputFiles.map { try MappedFile(path: $0) } + [checkpoint.file])
+                try TextFile.write(chart, to: svg, inputs: try planning.inputFiles.map { try MappedFile(path: $0) } + checkpoint.files)
             }
             var counts: [LayerChoice: Int] = [:]
             for tensor in quantizer.layout.tensors {

@@ -68,7 +68,9 @@ struct PlanningOptions: ParsableArguments {
                                valueName: "size"))
     var groupCandidates: Int?
 
-    @Option(help: ArgumentHelp("Quantize only tensors whose name starts with PREFIX; the others are dropped.", valueName: "prefix"))
+    @Option(help: ArgumentHelp("Keep only one component (unet, vae, text_encoder, text_encoder_2, or a diffusers pipeline's "
+                               + "component) or the tensors whose name starts with PREFIX; the others are dropped.",
+                               valueName: "component|prefix"))
     var only: String?
 
     /// The options; `calibratesRounding` when quantizing runs the calibration set through the UNet (GPTQ rounding or

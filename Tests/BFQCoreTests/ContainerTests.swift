@@ -70,8 +70,8 @@ final class ContainerSourceTests: XCTestCase {
         try ConversionPlan(checkpoint, options: ConversionOptions(), outputPath: output).write(to: output)
         let source = try XCTUnwrap(try ContainerReader(MappedFile(path: output)).manifest.source)
         XCTAssertEqual(source.name, "dtypes.safetensors")
-        XCTAssertEqual(source.size, checkpoint.file.count)
-        XCTAssertEqual(source.sha256, SourceDigest.sha256(of: checkpoint.file))
+        XCTAssertEqual(source.size, checkpoint.fileBytes)
+        XCTAssertEqual(source.sha256, SourceDigest.sha256(of: checkpoint.files[0]))
     }
 }
 

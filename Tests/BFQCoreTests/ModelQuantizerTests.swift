@@ -11,7 +11,7 @@ final class ModelQuantizerTests: XCTestCase {
         let quantizer = try ModelQuantizer(checkpoint, options: options)
         let plan = try quantizer.makePlan()
         let path = try TestFiles.temporaryDirectory() + "/q.bfq"
-        _ = try quantizer.write(plan: plan, to: OutputTarget(path: path, inputs: [checkpoint.file], durable: false))
+        _ = try quantizer.write(plan: plan, to: OutputTarget(path: path, inputs: checkpoint.files, durable: false))
         return (quantizer, plan, try ContainerReader(try MappedFile(path: path)).manifest)
     }
 

@@ -162,7 +162,7 @@ final class UNetForwardTests: XCTestCase {
         copy.name = "unet.conv_in.weight"
         tensors.append(copy)
         try SafeTensorsWriter.write(to: OutputTarget(path: twice), tensors: tensors.map { OutputTensor(name: $0.name, dtype: $0.dtype, shape: $0.shape) },
-                                    metadata: [:], source: CopyingSource(checkpoint: Checkpoint(file: source.file, format: source.format,
+                                    metadata: [:], source: CopyingSource(checkpoint: Checkpoint(file: source.files[0], format: source.format,
                                     metadata: [:], tensors: tensors, warnings: [], decoder: nil)))
         XCTAssertThrowsError(try LoadedUNet.open(twice)) { error in
             XCTAssertEqual(error as? UNetError, .ambiguousTensor(path: twice, first: "conv_in.weight", second: "unet.conv_in.weight"))
@@ -184,7 +184,7 @@ final class UNetForwardTests: XCTestCase {
         let kept = source.tensors.filter { !$0.name.hasSuffix("output_blocks.2.1.conv.weight") }
         XCTAssertEqual(kept.count, source.tensors.count - 1)
         try SafeTensorsWriter.write(to: OutputTarget(path: damaged), tensors: kept.map { OutputTensor(name: $0.name, dtype: $0.dtype, shape: $0.shape) },
-                                    metadata: [:], source: CopyingSource(checkpoint: Checkpoint(file: source.file, format: source.format,
+                                    metadata: [:], source: CopyingSource(checkpoint: Checkpoint(file: source.files[0], format: source.format,
                                     metadata: [:], tensors: kept, warnings: [], decoder: nil)))
         // Refused when opened, before anything runs.
         XCTAssertThrowsError(try LoadedUNet.open(damaged, config: path("config.json"))) { error in

@@ -29,7 +29,7 @@ extension Checkpoint {
             }
             initialized = count
         }
-        if decoder == nil || decoder is GGUFTensorDecoder { file.release(tensor.storage) }
+        if decoder == nil || decoder is GGUFTensorDecoder { release(tensor) }
         return floats
     }
 }

@@ -13,10 +13,18 @@ public protocol TensorDecoder: Sendable {
     func withDecodedBytes<R>(of tensor: TensorEntry, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R
 }
 
-/// A checkpoint opened for reading: its tensors in file order, its string metadata, and the mapping they point into.
+/// A checkpoint opened for reading: its tensors in file order, its string metadata, and the mappings they point into.
+/// Most checkpoints are one file; a shard index or a diffusers folder is one checkpoint over several files, each
+/// tensor naming its file by `TensorEntry.file`.
 public struct Checkpoint: Sendable {
-    public let file: MappedFile
+    /// The path the checkpoint was opened from: a file, a shard index or a folder.
+    public let path: String
+    /// The files the tensors live in; `files[0]` is the file of a single-file checkpoint.
+    public let files: [MappedFile]
+    /// The format of the files (of the first, when a folder mixes safetensors and PyTorch files).
     public let format: CheckpointFormat
+    /// How the files make up the checkpoint, when it is more than one file.
+    public var assembly: CheckpointAssembly?
     /// String metadata: safetensors `__metadata__`, or the non-tensor scalars of a PyTorch checkpoint.
     public var metadata: [String: String]
     public var tensors: [TensorEntry]
@@ -24,15 +32,36 @@ public struct Checkpoint: Sendable {
     public var warnings: [String]
     /// Produces tensors that are not stored plainly (a .bfq container's); nil when every tensor is a view of the file.
     public let decoder: TensorDecoder?
+    /// A diffusers `config.json` that describes the checkpoint's UNet (a diffusers folder's), when there is one.
+    public var unetConfigPath: String?
 
+    /// A checkpoint of one file.
     public init(file: MappedFile, format: CheckpointFormat, metadata: [String: String], tensors: [TensorEntry],
                 warnings: [String] = [], decoder: TensorDecoder? = nil) {
-        self.file = file
+        self.init(path: file.path, files: [file], format: format, metadata: metadata, tensors: tensors,
+                  warnings: warnings, decoder: decoder)
+    }
+
+    /// A checkpoint of `files`, opened from `path`; each tensor's `file` indexes `files`.
+    public init(path: String, files: [MappedFile], format: CheckpointFormat, assembly: CheckpointAssembly? = nil,
+                metadata: [String: String], tensors: [TensorEntry], warnings: [String] = [], decoder: TensorDecoder? = nil) {
+        precondition(!files.isEmpty && tensors.allSatisfy { files.indices.contains($0.file) }, "tensor outside the files")
+        self.path = path
+        self.files = files
         self.format = format
+        self.assembly = assembly
         self.metadata = metadata
         self.tensors = tensors
         self.warnings = warnings
         self.decoder = decoder
+    }
+
+    /// Bytes of all the files.
+    public var fileBytes: Int { files.reduce(0) { $0 + $1.count } }
+
+    /// Drops `tensor`'s pages from the resident set (`MappedFile.release`), once it has been read.
+    public func release(_ tensor: TensorEntry) {
+        files[tensor.file].release(tensor.storage)
     }
 
     /// Total number of elements over all tensors.
@@ -48,9 +77,9 @@ public struct Checkpoint: Sendable {
         let size = tensor.dtype.byteSize
         if tensor.isContiguous {
             let start = tensor.storage.lowerBound + tensor.storageOffset * size
-            return try body(file.bytes(in: start ..< start + tensor.byteCount))
+            return try body(files[tensor.file].bytes(in: start ..< start + tensor.byteCount))
         }
-        let storage = file.bytes(in: tensor.storage)
+        let storage = files[tensor.file].bytes(in: tensor.storage)
         let gathered = UnsafeMutableRawBufferPointer.allocate(byteCount: tensor.byteCount, alignment: 64)
         defer { gathered.deallocate() }
         StridedGather.gather(from: storage, tensor: tensor, into: gathered)

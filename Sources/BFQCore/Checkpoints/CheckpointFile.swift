@@ -1,7 +1,19 @@
-/// Opens a checkpoint of any supported format, detected from its content rather than its name.
+/// Opens a checkpoint of any supported format, detected from its content rather than its name; or one made of several
+/// files: a shard index or a diffusers folder.
 public enum CheckpointFile {
-    /// Maps `path` and reads its header or pickle.
+    /// Opens `path`: a diffusers pipeline or component folder, a pipeline's model_index.json, a shard index
+    /// (`*.json`), or one checkpoint file.
     public static func open(_ path: String) throws -> Checkpoint {
+        if DiffusersFolder.isFolder(path) { return try DiffusersFolder.open(path) }
+        if CheckpointAssembly.lastComponent(path) == "model_index.json" {
+            return try DiffusersFolder.open(path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : ".")
+        }
+        if path.lowercased().hasSuffix(".json") { return try ShardIndex.open(path) }
+        return try openFile(path)
+    }
+
+    /// Maps the one file `path` and reads its header or pickle.
+    public static func openFile(_ path: String) throws -> Checkpoint {
         let file = try MappedFile(path: path)
         switch detect(file.bytes) {
         case .safetensors: return try SafeTensorsReader.read(file)

@@ -64,8 +64,8 @@ public struct CheckpointComparison: Sendable {
                     }
                 }
             }
-            first.file.release(a.storage)
-            second.file.release(b.storage)
+            first.release(a)
+            second.release(b)
             return pair
         }
     }

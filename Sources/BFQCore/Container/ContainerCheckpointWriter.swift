@@ -1,6 +1,6 @@
 /// Writes any checkpoint losslessly into a .bfq container: every tensor raw, one zstd-compressed section each
 /// (stored as is where zstd does not shrink it), with the metadata carried over and the source file's name, size
-/// and SHA-256 recorded.
+/// and SHA-256 recorded (of all its files, for a shard index or folder).
 public enum ContainerCheckpointWriter: CheckpointWriter {
     public static func write(to target: OutputTarget, tensors: [OutputTensor], metadata: [String: String],
                              source: TensorByteSource) throws {
@@ -9,7 +9,7 @@ public enum ContainerCheckpointWriter: CheckpointWriter {
             throw CheckpointError.duplicateOutputName(path: target.path, tensor: tensor.name)
         }
         // Hash the source on another thread while the sections are written.
-        let digest = SourceDigestTask(target.inputs.count == 1 ? target.inputs[0] : nil)
+        let digest = SourceDigestTask(target.inputs, path: target.inputPath ?? target.inputs.first?.path ?? "")
         let writer = try ContainerWriter(target: target)
         var entries: [ContainerTensor] = []
         entries.reserveCapacity(tensors.count)

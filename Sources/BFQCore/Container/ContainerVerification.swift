@@ -28,7 +28,7 @@ public struct ContainerVerification: Sendable {
         Parallel.forEach(tensors.count) { index in codeFailures.record(index) { try decoder.checkCodes(of: tensors[index]) } }
         try codeFailures.throwFirst()
         self.path = path
-        fileSize = checkpoint.file.count
+        fileSize = checkpoint.fileBytes
         tensorCount = checkpoint.tensors.count
         sectionCount = reader.sections.count
         sourceParameters = source?.parameterCount

@@ -20,13 +20,13 @@ public struct ConversionOptions: Sendable {
     public var dtype: TargetDType
     /// Rename the UNet's tensors to this scheme; nil keeps names.
     public var names: NamingScheme?
-    /// Keep only tensors whose name starts with this prefix (tested before renaming).
-    public var only: String?
+    /// Components to take out or drop (`CheckpointSurgery`), applied before renaming.
+    public var surgery: CheckpointSurgery
 
-    public init(dtype: TargetDType = .keep, names: NamingScheme? = nil, only: String? = nil) {
+    public init(dtype: TargetDType = .keep, names: NamingScheme? = nil, only: String? = nil, ema: Bool = false, prune: Bool = false) {
         self.dtype = dtype
         self.names = names
-        self.only = only
+        surgery = CheckpointSurgery(only: only, ema: ema, prune: prune)
     }
 }
 
@@ -37,19 +37,25 @@ public struct ConversionPlan: TensorByteSource {
     public let metadata: [String: String]
     /// The input tensor behind each output.
     public let sources: [TensorEntry]
+    /// What the surgery kept and dropped, when there was one.
+    public let surgery: CheckpointSurgery.Report?
 
     /// Plans the conversion of `checkpoint` to `outputPath` (named in errors).
     public init(_ checkpoint: Checkpoint, options: ConversionOptions, outputPath: String) throws {
-        self.checkpoint = checkpoint
-        var selected = checkpoint.tensors
-        if let prefix = options.only {
-            selected = selected.filter { $0.name.hasPrefix(prefix) }
-            guard !selected.isEmpty else { throw CheckpointError.noTensorsMatch(path: checkpoint.file.path, prefix: prefix) }
+        var checkpoint = checkpoint
+        if options.surgery.isEmpty {
+            surgery = nil
+        } else {
+            let result = try options.surgery.apply(to: checkpoint)
+            checkpoint = result.checkpoint
+            surgery = result.report
         }
+        self.checkpoint = checkpoint
+        let selected = checkpoint.tensors
         var names = selected.map(\.name)
         if let scheme = options.names {
-            guard UNetNaming.detect(names) != nil else { throw CheckpointError.noUNetToRename(path: checkpoint.file.path) }
-            try UNetConfig.checkConsistency(names: names, shapes: selected.map(\.shape), path: checkpoint.file.path)
+            guard UNetNaming.detect(names) != nil else { throw CheckpointError.noUNetToRename(path: checkpoint.path) }
+            try UNetConfig.checkConsistency(names: names, shapes: selected.map(\.shape), path: checkpoint.path)
             names = try UNetNaming.rename(names, to: scheme)
         }
         var seen = Set<String>()
@@ -66,7 +72,7 @@ public struct ConversionPlan: TensorByteSource {
     /// Writes every output tensor to `path` in the format its extension names; `durable` as in `OutputTarget`.
     public func write(to path: String, durable: Bool = true) throws {
         let writer = try CheckpointFile.writer(for: path)
-        try writer.write(to: OutputTarget(path: path, inputs: [checkpoint.file], durable: durable), tensors: outputs,
+        try writer.write(to: OutputTarget(path: path, inputs: checkpoint.files, inputPath: checkpoint.path, durable: durable), tensors: outputs,
                          metadata: metadata, source: self)
     }
 
@@ -80,6 +86,6 @@ public struct ConversionPlan: TensorByteSource {
             }
             try ElementConverter.convert(bytes, entry.dtype, to: target, into: out)
         }
-        checkpoint.file.release(entry.storage)
+        checkpoint.release(entry)
     }
 }

@@ -39,7 +39,7 @@ public struct GGUFConversion {
         checkpoint = plan.checkpoint
         self.options = options
         if let cache = (checkpoint.decoder as? ContainerTensorDecoder)?.reader.manifest.timeFeatures {
-            throw GGUFError.cannotConvert(path: checkpoint.file.path,
+            throw GGUFError.cannotConvert(path: checkpoint.path,
                                           reason: "the .bfq replaces the time embedding by a cache of \(cache.timesteps.count) "
                                               + "timesteps, which GGUF readers cannot use; quantize without --cache-timesteps to convert the model")
         }
@@ -120,7 +120,7 @@ public struct GGUFConversion {
         case .sd1?, .sd2?: architecture = "sd1"
         case .sdxl?: architecture = "sdxl"
         case nil:
-            throw GGUFError.cannotConvert(path: checkpoint.file.path,
+            throw GGUFError.cannotConvert(path: checkpoint.path,
                                           reason: "no SD 1.x/2.x or SDXL UNet, which --layout comfy needs (ComfyUI-GGUF loads by architecture)")
         }
         var weights: [GGMLType: Int] = [:]
@@ -181,7 +181,7 @@ public struct GGUFConversion {
     /// tensor's encoding adds, in output order.
     @discardableResult
     public func write(to path: String, durable: Bool = true) throws -> [AddedError] {
-        let out = try OutputTarget(path: path, inputs: [checkpoint.file], durable: durable).open()
+        let out = try OutputTarget(path: path, inputs: checkpoint.files, durable: durable).open()
         try out.write(GGUFConversion.header(outputs: outputs, metadata: metadata))
         var errors: [AddedError] = []
         for output in outputs {
@@ -250,7 +250,7 @@ public struct GGUFConversion {
                 if plain == entry.dtype { try out.write(bytes); return }
                 try ElementConverter.convert(bytes, entry.dtype, to: plain, into: out)
             }
-            checkpoint.file.release(entry.storage)
+            checkpoint.release(entry)
             return nil
         }
         let values = try checkpoint.floats(of: entry)

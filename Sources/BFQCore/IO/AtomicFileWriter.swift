@@ -22,18 +22,24 @@ public final class AtomicFileWriter {
     private var runningCRC: UInt32?
     /// Bytes written so far (including those still buffered).
     public private(set) var offset = 0
+    /// The folder this file is part of: `commit()` hands the finished file to it, which places it with the others.
+    private weak var folder: AtomicFolderWriter?
 
     /// Creates the unnamed (or temporary) file. Refuses a target that is one of `inputs` (same device and inode).
-    public init(path: String, inputs: [MappedFile] = [], durable: Bool = true, bufferSize: Int = 8 << 20) throws {
+    /// A file of `folder` is made in the folder's parent, as the folder itself appears only when complete.
+    public init(path: String, inputs: [MappedFile] = [], durable: Bool = true, bufferSize: Int = 8 << 20,
+                folder: AtomicFolderWriter? = nil) throws {
         try Self.refuseInputs(path: path, inputs: inputs)
         self.path = path
         self.durable = durable
-        let unnamed = Self.unnamedFilesAllowed ? bfq_open_unnamed(Self.directory(of: path)) : -1
+        self.folder = folder
+        let staging = folder.map { $0.parent + (path.split(separator: "/").last.map(String.init) ?? path) } ?? path
+        let unnamed = Self.unnamedFilesAllowed ? bfq_open_unnamed(Self.directory(of: staging)) : -1
         if unnamed >= 0 {
             fd = unnamed
         } else {
             var descriptor: Int32 = -1
-            temporaryPath = try Self.withTemporaryName(for: path) { name in
+            temporaryPath = try Self.withTemporaryName(for: staging) { name in
                 descriptor = open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
                 return descriptor >= 0 ? 0 : errno
             }
@@ -83,7 +89,7 @@ public final class AtomicFileWriter {
     }
 
     deinit {
-        buffer.deallocate()
+        releaseBuffer()
         if !committed {
             close(fd)
             if let temporaryPath {
@@ -152,10 +158,24 @@ public final class AtomicFileWriter {
         try bytes.withUnsafeBytes { try writeFully($0.baseAddress!, $0.count, at: position) }
     }
 
-    /// Flushes (and, when durable, syncs to disk) and puts the file in place under `path`.
+    /// Flushes (and, when durable, syncs to disk) and puts the file in place under `path`; a file of a folder is
+    /// handed to the folder, which places it when the folder is complete.
     public func commit() throws {
         try flushBuffer()
         if durable, fsync(fd) != 0 { throw FileError.cannotWrite(path: path, errno: errno) }
+        releaseBuffer()
+        if let folder { return folder.adopt(self) }
+        try place(at: path)
+    }
+
+    private func releaseBuffer() {
+        guard buffer.count > 0 else { return }
+        buffer.deallocate()
+        buffer = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+    }
+
+    /// Links (or renames) the finished file to `path`.
+    func place(at path: String) throws {
         if temporaryPath == nil {
             // A new name is linked straight to the finished file; an existing one is replaced by a rename of a
             // linked temporary name, the one moment something could be left behind.
@@ -163,7 +183,7 @@ public final class AtomicFileWriter {
             if linkat(AT_FDCWD, source, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0 {
                 close(fd)
                 committed = true
-                if durable { syncDirectory() }
+                if durable { Self.syncDirectory(of: path) }
                 return
             }
             guard errno == EEXIST else {
@@ -191,12 +211,12 @@ public final class AtomicFileWriter {
             unlink(temporaryPath)
             throw FileError.cannotRename(from: temporaryPath, to: path, errno: code)
         }
-        if durable { syncDirectory() }
+        if durable { Self.syncDirectory(of: path) }
     }
 
-    /// Makes the new name itself durable.
-    private func syncDirectory() {
-        let descriptor = open(Self.directory(of: path), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    /// Makes the new name `path` itself durable.
+    private static func syncDirectory(of path: String) {
+        let descriptor = open(directory(of: path), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard descriptor >= 0 else { return }
         fsync(descriptor)
         close(descriptor)

@@ -3,9 +3,10 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CBFQShims
 
-/// Removes the temporary files of unfinished writes when the process is interrupted (SIGINT, SIGTERM, SIGHUP),
-/// then exits with the conventional status 128 + signal.
+/// Removes the temporary files and folders of unfinished writes when the process is interrupted (SIGINT, SIGTERM,
+/// SIGHUP), then exits with the conventional status 128 + signal.
 enum InterruptCleanup {
     private static let capacity = 16
     private static let pathLength = 4096
@@ -52,7 +53,7 @@ enum InterruptCleanup {
     private static let handler: @convention(c) (Int32) -> Void = { sig in
         for slot in 0 ..< InterruptCleanup.capacity {
             let start = InterruptCleanup.slots + slot * InterruptCleanup.pathLength
-            if start[0] != 0 { unlink(start) }
+            if start[0] != 0, unlink(start) != 0 { _ = bfq_remove_flat_directory(start) }
         }
         _exit(128 + sig)
     }

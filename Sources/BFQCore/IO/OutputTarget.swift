@@ -7,13 +7,20 @@ import Glibc
 public struct OutputTarget: Sendable {
     public var path: String
     public var inputs: [MappedFile]
+    /// The path `inputs` were opened as, when they are one checkpoint of several files (a shard index or folder).
+    public var inputPath: String?
+    /// The folder the file is part of, placed with it when the folder is complete.
+    public var folder: AtomicFolderWriter?
     /// With `true` (the default), survive power loss too: fsync the file before the rename and the folder after it.
     /// Without, the output is still complete or absent whatever happens to the process, but not to the machine.
     public var durable: Bool
 
-    public init(path: String, inputs: [MappedFile] = [], durable: Bool = true) {
+    public init(path: String, inputs: [MappedFile] = [], inputPath: String? = nil, durable: Bool = true,
+                folder: AtomicFolderWriter? = nil) {
         self.path = path
         self.inputs = inputs
+        self.inputPath = inputPath
+        self.folder = folder
         self.durable = durable
     }
 
@@ -27,6 +34,6 @@ public struct OutputTarget: Sendable {
 
     /// Creates the temporary file the output is written to.
     public func open() throws -> AtomicFileWriter {
-        try AtomicFileWriter(path: path, inputs: inputs, durable: durable)
+        try AtomicFileWriter(path: path, inputs: inputs, durable: durable, folder: folder)
     }
 }

@@ -3,6 +3,9 @@ public struct CheckpointSummary: Sendable {
     public var path: String
     public var fileSize: Int
     public var format: CheckpointFormat
+    /// How several files make up the checkpoint (a shard index, a diffusers folder), and their paths.
+    public var assembly: CheckpointAssembly?
+    public var files: [String]
     public var tensorCount: Int
     public var parameters: Int
     public var tensorBytes: Int
@@ -19,9 +22,11 @@ public struct CheckpointSummary: Sendable {
     public var gguf: GGUFFile?
 
     public init(_ checkpoint: Checkpoint) {
-        path = checkpoint.file.path
-        fileSize = checkpoint.file.count
+        path = checkpoint.path
+        fileSize = checkpoint.fileBytes
         format = checkpoint.format
+        assembly = checkpoint.assembly
+        files = checkpoint.files.map(\.path)
         tensorCount = checkpoint.tensors.count
         parameters = checkpoint.parameterCount
         tensorBytes = checkpoint.tensorBytes
@@ -111,6 +116,8 @@ public struct CheckpointSummary: Sendable {
             JSONMember("file", .string(path)),
             JSONMember("file_size", .int(Int64(fileSize))),
             JSONMember("format", .string(format.rawValue)),
+            JSONMember("assembly", assembly.map { .string($0.summary) } ?? .null),
+            JSONMember("files", .array(files.map { .string($0) })),
             JSONMember("tensor_count", .int(Int64(tensorCount))),
             JSONMember("parameters", .int(Int64(parameters))),
             JSONMember("tensor_bytes", .int(Int64(tensorBytes))),
@@ -144,6 +151,7 @@ public struct CheckpointSummary: Sendable {
         var lines = [
             "file        \(Formatting.printable(path))",
             "format      \(format.rawValue)",
+        ] + (assembly.map { ["files       \(files.count): " + Formatting.printable($0.summary)] } ?? []) + [
             "size        \(Formatting.grouped(fileSize)) bytes",
             "tensors     \(Formatting.grouped(tensorCount))",
             "parameters  \(Formatting.grouped(parameters)) (\(Formatting.millions(parameters)))",

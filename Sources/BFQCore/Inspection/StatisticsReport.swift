@@ -5,10 +5,10 @@ public struct StatisticsReport: Sendable {
 
     /// Computes statistics of every tensor, releasing each tensor's pages once done so memory stays bounded.
     public init(_ checkpoint: Checkpoint) throws {
-        path = checkpoint.file.path
+        path = checkpoint.path
         rows = try checkpoint.tensors.map { tensor in
             let statistics = try checkpoint.withContiguousBytes(of: tensor) { TensorStatistics(bytes: $0, dtype: tensor.dtype) }
-            checkpoint.file.release(tensor.storage)
+            checkpoint.release(tensor)
             return (tensor, statistics)
         }
     }

@@ -1,4 +1,5 @@
 import CJSONC
+import Foundation
 
 /// Serialises `JSONValue`s with json-c. Output is deterministic: members in the order given, no slash escaping,
 /// doubles in the shortest form that reads back to the same value, non-finite doubles written as `null`
@@ -10,6 +11,69 @@ public enum JSONWriter {
     /// Indented text for people.
     public static func pretty(_ value: JSONValue) -> String {
         serialise(value, flags: JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED)
+    }
+
+    /// The text Python's `json.dumps(value, indent=2) + "\n"` writes (ensure_ascii: non-ASCII as `\\u` escapes;
+    /// doubles as Python's repr), as transformers and diffusers write config.json files and shard indexes. Members
+    /// keep the order given.
+    public static func python(_ value: JSONValue) -> String {
+        var text = ""
+        writePython(value, indent: 0, to: &text)
+        return text + "\n"
+    }
+
+    private static func writePython(_ value: JSONValue, indent: Int, to text: inout String) {
+        let inner = String(repeating: " ", count: indent + 2)
+        switch value {
+        case .null: text += "null"
+        case let .bool(flag): text += flag ? "true" : "false"
+        case let .int(number): text += String(number)
+        case let .double(number):
+            text += number.isFinite ? (number == number.rounded() && abs(number) < 1e16 ? String(format: "%.1f", number)
+                                                                                      : number.description)
+                                    : (number.isNaN ? "NaN" : number > 0 ? "Infinity" : "-Infinity")
+        case let .string(string): writePython(string, to: &text)
+        case let .array(elements):
+            guard !elements.isEmpty else { return text += "[]" }
+            text += "[\n"
+            for (index, element) in elements.enumerated() {
+                text += inner
+                writePython(element, indent: indent + 2, to: &text)
+                text += index == elements.count - 1 ? "\n" : ",\n"
+            }
+            text += String(repeating: " ", count: indent) + "]"
+        case let .object(members):
+            guard !members.isEmpty else { return text += "{}" }
+            text += "{\n"
+            for (index, member) in members.enumerated() {
+                text += inner
+                writePython(member.key, to: &text)
+                text += ": "
+                writePython(member.value, indent: indent + 2, to: &text)
+                text += index == members.count - 1 ? "\n" : ",\n"
+            }
+            text += String(repeating: " ", count: indent) + "}"
+        }
+    }
+
+    private static func writePython(_ string: String, to text: inout String) {
+        text += "\""
+        for unit in string.utf16 {
+            switch unit {
+            case 0x22: text += "\\\""
+            case 0x5C: text += "\\\\"
+            case 0x0A: text += "\\n"
+            case 0x0D: text += "\\r"
+            case 0x09: text += "\\t"
+            case 0x08: text += "\\b"
+            case 0x0C: text += "\\f"
+            case 0x20 ..< 0x7F: text.unicodeScalars.append(Unicode.Scalar(unit)!)
+            default:
+                let hex = String(unit, radix: 16)
+                text += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            }
+        }
+        text += "\""
     }
 
     private static func serialise(_ value: JSONValue, flags: Int32) -> String {

@@ -74,7 +74,7 @@ enum LayerWriter {
     private static func rawBytes(of entry: TensorEntry, as dtype: DType, in checkpoint: Checkpoint) throws -> [UInt8] {
         guard entry.elementCount > 0 else { return [] }
         let out = try checkpoint.withContiguousBytes(of: entry) { converted($0, from: entry.dtype, count: entry.elementCount, to: dtype) }
-        checkpoint.file.release(entry.storage)
+        checkpoint.release(entry)
         return out
     }
 

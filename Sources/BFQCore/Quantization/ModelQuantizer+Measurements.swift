@@ -21,7 +21,7 @@ extension ModelQuantizer {
         guard let measurements else { preconditionFailure("makePlan measures first") }
         let shapes = Dictionary(uniqueKeysWithValues: planned.map { ($0.layer!, $0.entry.shape) })
         let kind = measuredSensitivity
-        return MeasurementsFile(sourceSHA256: SourceDigest.sha256(of: checkpoint.file), sourceBytes: checkpoint.file.count,
+        return MeasurementsFile(sourceSHA256: SourceDigest.sha256(of: checkpoint.files), sourceBytes: checkpoint.fileBytes,
                                 naming: layout.scheme, sensitivity: kind, calibration: kind.isOutput ? options.calibration : nil,
                                 candidates: options.candidates, signal: outputSignal, shapes: shapes, layers: measurements,
                                 importance: importance)
@@ -33,12 +33,12 @@ extension ModelQuantizer {
         let path = options.measurements ?? "measurements"
         func mismatch(_ reason: String) -> QuantizationError { .measurementsMismatch(path: path, reason: reason) }
         guard file.naming == layout.scheme else {
-            throw mismatch("measured on \(file.naming.rawValue) names, \(checkpoint.file.path) has \(layout.scheme.rawValue) names")
+            throw mismatch("measured on \(file.naming.rawValue) names, \(checkpoint.path) has \(layout.scheme.rawValue) names")
         }
-        let digest = SourceDigest.sha256(of: checkpoint.file)
-        guard digest == file.sourceSHA256, checkpoint.file.count == file.sourceBytes else {
+        let digest = SourceDigest.sha256(of: checkpoint.files)
+        guard digest == file.sourceSHA256, checkpoint.fileBytes == file.sourceBytes else {
             throw mismatch("measured on another model (SHA-256 \(file.sourceSHA256.prefix(16))..., \(file.sourceBytes) bytes), "
-                + "\(checkpoint.file.path) is \(digest.prefix(16))..., \(checkpoint.file.count) bytes")
+                + "\(checkpoint.path) is \(digest.prefix(16))..., \(checkpoint.fileBytes) bytes")
         }
         let requested = Set(options.candidates), measured = Set(file.candidates)
         guard requested == measured else {

@@ -34,15 +34,16 @@ public final class ModelQuantizer {
         guard options.bits.isFinite, options.bits > 0 else { throw QuantizationError.budgetOutOfRange(options.bits) }
         // Beyond a few, N^-eta underflows for SD's layer sizes and every layer would weigh nothing.
         if let eta = options.eta, !(0 ... 4).contains(eta) { throw QuantizationError.invalidOption("--eta must be 0 to 4, not \(eta)") }
+        let checkpoint = try options.only.map { try CheckpointSurgery(only: $0).apply(to: checkpoint).checkpoint } ?? checkpoint
         self.checkpoint = checkpoint
         self.options = options
-        layout = try QuantizationLayout(checkpoint, only: options.only, names: options.names)
+        layout = try QuantizationLayout(checkpoint, names: options.names)
         let layers = layout.tensors.filter { $0.role == .allocated || ($0.role == .time && $0.isMatrix) }.compactMap(\.layer)
         givenPlan = try options.plan.map { try QuantizationPlan.builtIn($0, layers: layers) ?? QuantizationPlan.load($0) }
         cacheTimesteps = options.cacheTimesteps ?? givenPlan?.cacheTimesteps
         if cacheTimesteps != nil { try TimeFeatureCache.refuseAddedConditioning(checkpoint.tensors.map(\.name)) }
         // The cache computes SD's time embedding (flip_sin_to_cos, shift 0); a config saying otherwise cannot be cached.
-        if cacheTimesteps != nil, let path = LoadedUNet.configPath(for: checkpoint.file.path, given: options.unetConfig) {
+        if cacheTimesteps != nil, let path = LoadedUNet.configPath(for: checkpoint, given: options.unetConfig) {
             let config = try UNetConfig.load(path)
             guard config.flipSinToCos, config.frequencyShift == 0 else {
                 throw QuantizationError.invalidOption("\(path): the time-feature cache computes SD's timestep embedding "
@@ -104,7 +105,7 @@ public final class ModelQuantizer {
             progress?("calibrating", 0, 1)
             // Decoded weights stay resident when they are small (reruns then skip decoding); SD's 3.4 GB in f32 do not.
             let f32Bytes = layout.tensors.reduce(0) { $0 + 4 * $1.entry.elementCount }
-            let unet = try LoadedUNet.open(checkpoint.file.path, config: options.unetConfig, resident: f32Bytes <= 1 << 30)
+            let unet = try LoadedUNet.open(checkpoint, config: options.unetConfig, resident: f32Bytes <= 1 << 30)
             sensitivity = try OutputSensitivity(unet, calibration: options.calibration)
             recordedImportance = sensitivity!.importance
             importance = importance ?? sensitivity!.importance
@@ -190,7 +191,7 @@ public final class ModelQuantizer {
         let f32Bytes = layout.tensors.reduce(0) { $0 + 4 * $1.entry.elementCount }
         let unet: LoadedUNet
         do {
-            unet = try LoadedUNet.open(checkpoint.file.path, config: options.unetConfig, resident: f32Bytes <= 1 << 30)
+            unet = try LoadedUNet.open(checkpoint, config: options.unetConfig, resident: f32Bytes <= 1 << 30)
         } catch let error as UNetError where options.rounding == nil && options.biasCorrection == nil {
             warnings.append("rounded to nearest: GPTQ runs the UNet, and it cannot run: \(error)")
             return nil
@@ -213,7 +214,7 @@ public final class ModelQuantizer {
 
     /// Writes the quantized model to `target` as `plan` says and reports what each tensor became.
     public func write(plan: QuantizationPlan, to target: OutputTarget, progress: Progress? = nil) throws -> QuantizationReport {
-        let digest = SourceDigestTask(checkpoint.file)
+        let digest = SourceDigestTask(checkpoint.files, path: checkpoint.path)
         let writer = try ContainerWriter(target: target)
         // Computed first so a model the cache cannot handle fails before any work; stored last (spec section 9).
         let cache = try cacheTimesteps.map { try TimeFeatureCache.compute(from: checkpoint, timesteps: $0) }

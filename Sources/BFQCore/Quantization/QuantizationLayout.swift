@@ -39,16 +39,11 @@ public struct QuantizationLayout: Sendable {
     /// The file's UNet naming.
     public let scheme: NamingScheme
 
-    /// Classifies `checkpoint`'s tensors. `only` keeps the tensors whose name starts with it; `names` renames the
-    /// UNet's tensors in the output.
-    public init(_ checkpoint: Checkpoint, only: String? = nil, names: NamingScheme? = nil) throws {
-        var entries = checkpoint.tensors
-        if let only {
-            entries = entries.filter { $0.name.hasPrefix(only) }
-            guard !entries.isEmpty else { throw CheckpointError.noTensorsMatch(path: checkpoint.file.path, prefix: only) }
-        }
+    /// Classifies `checkpoint`'s tensors; `names` renames the UNet's tensors in the output.
+    public init(_ checkpoint: Checkpoint, names: NamingScheme? = nil) throws {
+        let entries = checkpoint.tensors
         let inputNames = entries.map(\.name)
-        guard let scheme = UNetNaming.detect(inputNames) else { throw QuantizationError.notAUNet(path: checkpoint.file.path) }
+        guard let scheme = UNetNaming.detect(inputNames) else { throw QuantizationError.notAUNet(path: checkpoint.path) }
         self.scheme = scheme
         let unet = Set(UNetNaming.groups(inputNames).flatMap(\.indices))
         let canonical = try UNetNaming.rename(inputNames, to: .diffusers)

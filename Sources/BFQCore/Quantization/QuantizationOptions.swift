@@ -14,7 +14,7 @@ public struct QuantizationOptions: Sendable {
     public var candidates: [LayerChoice] = QuantizationOptions.defaultCandidates
     /// Timesteps whose time features are cached (and the time-embedding weights dropped); nil caches nothing.
     public var cacheTimesteps: [Int]?
-    /// Keep only tensors whose name starts with this.
+    /// Keep only this component (unet, vae, ...) or the tensors whose name starts with this (`CheckpointSurgery.only`).
     public var only: String?
     /// Rename the UNet's tensors in the output.
     public var names: NamingScheme?

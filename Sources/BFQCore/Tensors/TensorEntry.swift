@@ -12,6 +12,8 @@ public struct TensorEntry: Sendable, Equatable {
     public var storageOffset: Int
     /// Strides in elements, one per dimension.
     public var strides: [Int]
+    /// Which of the checkpoint's files holds the storage (`Checkpoint.files`); 0 in a single-file checkpoint.
+    public var file = 0
 
     /// A contiguous tensor occupying `bytes` of the file exactly.
     public init(name: String, dtype: DType, shape: [Int], bytes: Range<Int>) {

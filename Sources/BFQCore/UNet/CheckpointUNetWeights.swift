@@ -23,7 +23,7 @@ public final class CheckpointUNetWeights: UNetWeightSource {
     /// - Parameter resident: keep decoded tensors (nil: keep them unless the file is a .bfq or GGUF).
     public init(_ checkpoint: Checkpoint, resident: Bool? = nil) throws {
         self.checkpoint = checkpoint
-        path = checkpoint.file.path
+        path = checkpoint.path
         self.resident = resident ?? ![.bfq, .gguf].contains(checkpoint.format)
         let cache = (checkpoint.decoder as? ContainerTensorDecoder)?.reader.manifest.timeFeatures
         // Cache layers are renamed with the tensors, so ldm module names map in the file's own block layout.

@@ -15,26 +15,39 @@ public struct LoadedUNet: Sendable {
         self.configSource = configSource
     }
 
-    /// Opens the UNet in `path`. The configuration is `configPath` when given, else a diffusers `config.json` of
-    /// `UNet2DConditionModel` beside the file (the layout of a diffusers `unet/` folder), else inferred from the weights.
-    /// - Parameter resident: keep decoded f32 weights (nil: unless the file is a .bfq or GGUF).
+    /// Opens the UNet in `path` (a file, shard index or diffusers folder; see `open(_:config:resident:)`).
     public static func open(_ path: String, config configPath: String? = nil, resident: Bool? = nil) throws -> LoadedUNet {
-        let weights = try CheckpointUNetWeights(try CheckpointFile.open(path), resident: resident)
+        try open(try CheckpointFile.open(path), config: configPath, resident: resident)
+    }
+
+    /// Opens the UNet in `checkpoint`. The configuration is `configPath` when given, else the diffusers `config.json`
+    /// of `UNet2DConditionModel` that came with it (a diffusers folder's, or one beside the file, as in a diffusers
+    /// `unet/` folder), else inferred from the weights.
+    /// - Parameter resident: keep decoded f32 weights (nil: unless the file is a .bfq or GGUF).
+    public static func open(_ checkpoint: Checkpoint, config configPath: String? = nil, resident: Bool? = nil) throws -> LoadedUNet {
+        let weights = try CheckpointUNetWeights(checkpoint, resident: resident)
         let config: UNetConfig
         let source: String
-        if let file = self.configPath(for: path, given: configPath) {
+        if let file = self.configPath(for: checkpoint, given: configPath) {
             config = try UNetConfig.load(file)
             source = file
         } else {
-            config = try UNetConfig.inferred(from: weights.shapes, path: path)
+            config = try UNetConfig.inferred(from: weights.shapes, path: checkpoint.path)
             source = "weights"
         }
         try weights.check(against: config)
         return LoadedUNet(weights: weights, model: UNetModel(config: config), configSource: source)
     }
 
-    /// The config file that applies to the model in `path`: `given`, else `siblingConfig(of:)`.
-    public static func configPath(for path: String, given: String?) -> String? { given ?? siblingConfig(of: path) }
+    /// The config file that applies to the UNet in `checkpoint`: `given`, else the one it came with, else
+    /// `siblingConfig(of:)` its file.
+    public static func configPath(for checkpoint: Checkpoint, given: String?) -> String? {
+        if let path = given ?? checkpoint.unetConfigPath { return path }
+        switch checkpoint.assembly {
+        case nil, .shards?: return siblingConfig(of: checkpoint.path)
+        case .pipeline?, .component?: return nil
+        }
+    }
 
     /// `config.json` in `path`'s folder when it describes a `UNet2DConditionModel`.
     private static func siblingConfig(of path: String) -> String? {

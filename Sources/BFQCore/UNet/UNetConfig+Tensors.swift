@@ -115,6 +115,25 @@ extension UNetConfig {
     /// conv_out (a partial UNet) are not checked.
     /// - Throws: `UNetError` naming the first tensor (the file's name) that does not fit any consistent configuration.
     public static func checkConsistency(names: [String], shapes: [[Int]], path: String) throws {
+        let unet = try diffusersTable(names: names, shapes: shapes, path: path)
+        guard unet.shapes["conv_in.weight"] != nil, unet.shapes["conv_out.weight"] != nil else { return }
+        try inferred(from: unet.shapes, path: path, runnable: false).check(unet, path: path)
+    }
+
+    /// Checks that the UNet tensors among `names` (any scheme and prefix, with `shapes` in parallel) are exactly the
+    /// ones this configuration reads.
+    /// - Throws: `UNetError` naming the first tensor (the file's name) that does not fit, or the first missing one.
+    public func check(names: [String], shapes: [[Int]], path: String) throws {
+        try check(try Self.diffusersTable(names: names, shapes: shapes, path: path), path: path)
+    }
+
+    private func check(_ unet: (order: [String], shapes: [String: [Int]], fileNames: [String: String]), path: String) throws {
+        try checkTensors(unet.order, shapes: unet.shapes, timeFeaturesCached: false, path: path) { unet.fileNames[$0] ?? $0 }
+    }
+
+    /// The UNet tensors among `names` under their diffusers names: in file order, with shapes, and each one's file name.
+    private static func diffusersTable(names: [String], shapes: [[Int]], path: String) throws
+        -> (order: [String], shapes: [String: [Int]], fileNames: [String: String]) {
         let indices = UNetNaming.groups(names).flatMap(\.indices).sorted()
         let renamed = try UNetNaming.rename(names, to: .diffusers).map { name in
             name.hasPrefix(UNetNaming.diffusersPrefix) ? String(name.dropFirst(UNetNaming.diffusersPrefix.count)) : name
@@ -126,8 +145,6 @@ extension UNetConfig {
             }
             table[renamed[index]] = shapes[index]
         }
-        guard table["conv_in.weight"] != nil, table["conv_out.weight"] != nil else { return }
-        let config = try inferred(from: table, path: path, runnable: false)
-        try config.checkTensors(indices.map { renamed[$0] }, shapes: table, timeFeaturesCached: false, path: path) { fileNames[$0] ?? $0 }
+        return (indices.map { renamed[$0] }, table, fileNames)
     }
 }

@@ -22,6 +22,14 @@ void bfq_reuse_freed_blocks(void);
 /// system or file system has no unnamed files).
 int bfq_open_unnamed(const char *directory);
 
+/// Swaps two paths in one step (renameat2 with RENAME_EXCHANGE). Returns 0, or -1 with errno (EINVAL or ENOSYS where
+/// the file system or kernel cannot).
+int bfq_exchange_paths(const char *first, const char *second);
+
+/// Removes the files directly in `path`, then the folder; async-signal-safe (no allocation), for interrupt handlers.
+/// Returns rmdir's result.
+int bfq_remove_flat_directory(const char *path);
+
 /// CRC-32 (ISO-HDLC, the zip polynomial) of `n` bytes, continuing from `crc` (0 to start).
 uint32_t bfq_crc32(uint32_t crc, const void *data, size_t n);
 
