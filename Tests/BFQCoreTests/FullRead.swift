@@ -20,6 +20,6 @@ enum FullRead {
     /// Whether `error` is a checkpoint reader's refusal (the errors bfq reports for a bad input file).
     static func isReaderError(_ error: Error) -> Bool {
         error is SafeTensorsError || error is PyTorchError || error is ContainerError || error is CheckpointError
-            || error is GGUFError
+            || error is GGUFError || error is AssemblyError
     }
 }

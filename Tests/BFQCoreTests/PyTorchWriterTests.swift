@@ -23,7 +23,7 @@ final class PyTorchWriterTests: XCTestCase {
         let source = try PyTorchReader.read(MappedFile(path: PyTorchFixtures.path(fixture)))
         let output = try TestFiles.temporaryDirectory() + "/" + name
         let tensors = source.tensors.map { OutputTensor(name: $0.name, dtype: $0.dtype, shape: $0.shape) }
-        try PyTorchWriter.write(to: OutputTarget(path: output, inputs: [source.file]), tensors: tensors, metadata: source.metadata, source: CopyingSource(checkpoint: source), zip64Threshold: zip64Threshold)
+        try PyTorchWriter.write(to: OutputTarget(path: output, inputs: source.files), tensors: tensors, metadata: source.metadata, source: CopyingSource(checkpoint: source), zip64Threshold: zip64Threshold)
         return (source, try PyTorchReader.read(MappedFile(path: output)), output)
     }
 
@@ -83,7 +83,7 @@ final class PyTorchWriterTests: XCTestCase {
         let (_, first, path1) = try rewrite("views.ckpt", to: "my.model.ckpt")
         let (_, _, path2) = try rewrite("views.ckpt", to: "my.model.ckpt")
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path1)), try Data(contentsOf: URL(fileURLWithPath: path2)))
-        let archive = try ZipArchive(path: path1, bytes: first.file.bytes)
+        let archive = try ZipArchive(path: path1, bytes: first.files[0].bytes)
         XCTAssertEqual(archive.entries.map(\.name).prefix(4), ["my.model/data.pkl", "my.model/.format_version",
                                                                "my.model/.storage_alignment", "my.model/byteorder"])
         XCTAssertEqual(archive.entries.suffix(2).map(\.name), ["my.model/version", "my.model/.data/serialization_id"])
@@ -97,9 +97,9 @@ final class PyTorchWriterTests: XCTestCase {
     func testMetadataWrittenAsStrings() throws {
         let (_, written, output) = try rewrite("sd_wrapper.ckpt")
         XCTAssertEqual(written.metadata, ["global_step": "470000", "epoch": "6"])
-        let archive = try ZipArchive(path: output, bytes: written.file.bytes)
+        let archive = try ZipArchive(path: output, bytes: written.files[0].bytes)
         let pickle = try archive.dataRange(of: XCTUnwrap(archive.entry(named: "out/data.pkl")))
-        let text = Array(written.file.bytes(in: pickle))
+        let text = Array(written.files[0].bytes(in: pickle))
         let needle = Array("X\u{6}\0\0\0470000".utf8)
         XCTAssertTrue(text.indices.contains { text[$0...].starts(with: needle) }, "global_step stored as the str '470000'")
     }

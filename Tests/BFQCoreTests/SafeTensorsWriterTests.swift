@@ -8,7 +8,7 @@ final class SafeTensorsWriterTests: XCTestCase {
         let source = try SafeTensorsReader.read(MappedFile(path: TestFiles.path(relative)))
         let output = try TestFiles.temporaryDirectory() + "/out.safetensors"
         let tensors = source.tensors.map { OutputTensor(name: $0.name, dtype: $0.dtype, shape: $0.shape) }
-        try SafeTensorsWriter.write(to: OutputTarget(path: output, inputs: [source.file]), tensors: tensors, metadata: source.metadata, source: CopyingSource(checkpoint: source))
+        try SafeTensorsWriter.write(to: OutputTarget(path: output, inputs: source.files), tensors: tensors, metadata: source.metadata, source: CopyingSource(checkpoint: source))
         return (try Data(contentsOf: URL(fileURLWithPath: output)), try Data(contentsOf: URL(fileURLWithPath: TestFiles.path(relative))))
     }
 

@@ -21,8 +21,9 @@ final class UNetConfigTests: XCTestCase {
         let sd2 = try UNetConfig.load(TestFiles.path("unet/forward/tiny_sd2.config.json"))
         XCTAssertTrue(sd2.linearProjection)
         XCTAssertEqual(sd2.layersPerBlock, 1)
-        XCTAssertEqual(sd2.downTransformerLayers, [[2], [2], [2], [2]])
-        XCTAssertEqual(sd2.upTransformerLayers, [[2, 2], [2, 2], [2, 2], [2, 2]])
+        // Blocks without attention (the last down block, the first up block) have no transformers: depth 1.
+        XCTAssertEqual(sd2.downTransformerLayers, [[2], [2], [2], [1]])
+        XCTAssertEqual(sd2.upTransformerLayers, [[1, 1], [2, 2], [2, 2], [2, 2]])
         XCTAssertEqual(sd2.midTransformerLayers, 2)
     }
 

@@ -90,7 +90,9 @@ public enum DiffusersFolder {
         var component = DiffusersComponent(name: name, className: className, weights: weights, fileCount: fileCount)
         let alone = part.checkpoint(path: weightsPath, assembly: .component(component))
         if hasConfig, let file = try? MappedFile(path: config), let json = try? withExtendedLifetime(file, { try JSONParser.parse(file.bytes) }) {
+            // diffusers names the class in _class_name, transformers in architectures.
             component.className = component.className ?? json["_class_name"]?.stringValue
+                ?? json["architectures"]?.arrayValue?.first?.stringValue
             if json["_class_name"]?.stringValue == "UNet2DConditionModel" {
                 component.unetConfig = config
                 try check(config: json, path: config, against: alone)

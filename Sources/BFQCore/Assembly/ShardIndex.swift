@@ -72,12 +72,12 @@ public struct ShardIndex: Sendable {
         for (tensor, shard) in weightMap { listed[tensor] = shard }
         var counts: [String: Int] = [:]
         for (_, shard) in weightMap { counts[shard, default: 0] += 1 }
+        for shard in shards where access(shardPath(shard), F_OK) != 0 {
+            throw AssemblyError.missingShard(index: path, shard: shardPath(shard), tensor: weightMap.first { $0.shard == shard }!.tensor)
+        }
         var bytes = 0
         for shard in shards {
             let shardPath = self.shardPath(shard)
-            guard access(shardPath, F_OK) == 0 else {
-                throw AssemblyError.missingShard(index: path, shard: shardPath, tensor: weightMap.first { $0.shard == shard }!.tensor)
-            }
             let part = try CheckpointParts.openPlain(shardPath, listedBy: path)
             var present = Set<String>()
             for entry in part.tensors {

@@ -134,6 +134,14 @@ extension UNetConfig {
                   midTransformerLayers: midAttention ? depths?.last?.first ?? 1 : 0,
                   textTime: textTime)
         if let depths { downTransformerLayers = depths }
+        // Blocks without attention have no transformers: their depths (diffusers repeats the number it was given) are 1,
+        // as in a configuration inferred from weights.
+        for block in downAttention.indices where !downAttention[block] {
+            downTransformerLayers[block] = downTransformerLayers[block].map { _ in 1 }
+        }
+        for block in upAttention.indices where !upAttention[block] && block < upTransformerLayers.count {
+            upTransformerLayers[block] = upTransformerLayers[block].map { _ in 1 }
+        }
         try validate(path: path)
     }
 
