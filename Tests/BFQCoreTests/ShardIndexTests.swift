@@ -66,60 +66,41 @@ final class ShardIndexTests: XCTestCase {
         return path
     }
 
-    private func weightMap(_ json: [String: Any]) -> [String: String] { json["weight_map"] as! [String: String] }
+    /// An index copy whose weight map lists `tensor` in `shard` (nil: not at all), with its folder.
+    private func listing(_ tensor: String, in shard: String?) throws -> (index: String, folder: String) {
+        let path = try damagedIndex { json in
+            var map = json["weight_map"] as! [String: String]
+            map[tensor] = shard
+            json["weight_map"] = map
+        }
+        return (path, (path as NSString).deletingLastPathComponent)
+    }
 
     func testDamagedIndexesAreRefusedNamingBothFiles() throws {
         let shard1 = "diffusion_pytorch_model-00001-of-00003.safetensors", shard2 = "diffusion_pytorch_model-00002-of-00003.safetensors"
-        // A missing shard.
-        var path = try damagedIndex { json in
-            var map = self.weightMap(json)
-            map["conv_in.weight"] = "diffusion_pytorch_model-00009-of-00003.safetensors"
-            json["weight_map"] = map
+        let missing = "diffusion_pytorch_model-00009-of-00003.safetensors"
+        let cases: [(tensor: String, shard: String?, expected: (String, String) -> AssemblyError)] = [
+            // A missing shard.
+            ("conv_in.weight", missing, { .missingShard(index: $0, shard: $1 + "/" + missing, tensor: "conv_in.weight") }),
+            // A tensor listed in a shard that does not hold it (conv_in.weight is in shard 1).
+            ("conv_in.weight", shard2, { .tensorInOtherShard(index: $0, shard: $1 + "/" + shard1, tensor: "conv_in.weight", listed: $1 + "/" + shard2) }),
+            // A tensor the index leaves out.
+            ("conv_in.weight", nil, { .tensorNotListed(index: $0, shard: $1 + "/" + shard1, tensor: "conv_in.weight") }),
+            // A tensor the index lists but no shard holds.
+            ("conv_in.extra", shard1, { .tensorNotInShard(index: $0, shard: $1 + "/" + shard1, tensor: "conv_in.extra") }),
+        ]
+        for (tensor, shard, expected) in cases {
+            let (index, folder) = try listing(tensor, in: shard)
+            XCTAssertThrowsError(try CheckpointFile.open(index)) { XCTAssertEqual($0 as? AssemblyError, expected(index, folder)) }
         }
-        var folder = (path as NSString).deletingLastPathComponent
-        XCTAssertThrowsError(try CheckpointFile.open(path)) {
-            XCTAssertEqual($0 as? AssemblyError, .missingShard(index: path, shard: folder + "/diffusion_pytorch_model-00009-of-00003.safetensors",
-                                                             tensor: "conv_in.weight"))
+        let (index, folder) = try listing("conv_in.weight", in: shard2)
+        XCTAssertThrowsError(try CheckpointFile.open(index)) {
+            XCTAssertEqual("\($0)", "\(folder)/\(shard1): holds conv_in.weight, which \(index) lists in \(folder)/\(shard2)")
         }
-        // A tensor listed in a shard that does not hold it (conv_in.weight is in shard 1).
-        path = try damagedIndex { json in
-            var map = self.weightMap(json)
-            map["conv_in.weight"] = shard2
-            json["weight_map"] = map
-        }
-        folder = (path as NSString).deletingLastPathComponent
-        XCTAssertThrowsError(try CheckpointFile.open(path)) { error in
-            XCTAssertEqual(error as? AssemblyError, .tensorInOtherShard(index: path, shard: folder + "/" + shard1, tensor: "conv_in.weight",
-                                                                       listed: folder + "/" + shard2))
-            XCTAssertEqual("\(error)", "\(folder)/\(shard1): holds conv_in.weight, which \(path) lists in \(folder)/\(shard2)")
-        }
-        // A tensor the index leaves out.
-        path = try damagedIndex { json in
-            var map = self.weightMap(json)
-            map["conv_in.weight"] = nil
-            json["weight_map"] = map
-        }
-        folder = (path as NSString).deletingLastPathComponent
-        XCTAssertThrowsError(try CheckpointFile.open(path)) {
-            XCTAssertEqual($0 as? AssemblyError, .tensorNotListed(index: path, shard: folder + "/" + shard1, tensor: "conv_in.weight"))
-        }
-        // A tensor the index lists but no shard holds.
-        path = try damagedIndex { json in
-            var map = self.weightMap(json)
-            map["conv_in.extra"] = shard1
-            json["weight_map"] = map
-        }
-        folder = (path as NSString).deletingLastPathComponent
-        XCTAssertThrowsError(try CheckpointFile.open(path)) {
-            XCTAssertEqual($0 as? AssemblyError, .tensorNotInShard(index: path, shard: folder + "/" + shard1, tensor: "conv_in.extra"))
-        }
+        var path: String
         // Shard names that leave the index's folder, and structures that are not an index.
         for (name, value) in [("parent", "../x.safetensors"), ("absolute", "/etc/passwd"), ("dot", "./a/../b.safetensors")] {
-            path = try damagedIndex { json in
-                var map = self.weightMap(json)
-                map["conv_in.weight"] = value
-                json["weight_map"] = map
-            }
+            path = try listing("conv_in.weight", in: value).index
             XCTAssertThrowsError(try CheckpointFile.open(path), name) {
                 guard case let .badIndex(p, rule)? = $0 as? AssemblyError else { return XCTFail("\(name): \($0)") }
                 XCTAssertEqual(p, path)

@@ -97,7 +97,7 @@ final class GGUFCommandTests: XCTestCase {
             (["convert", tiny, output, "--type", "q4_k_m"], "bfq: error: --type q4_k_m: not a type bfq writes (f32, f16, bf16, q8_0,"),
             (["convert", tiny, output, "--dtype", "f16"], "bfq: error: \(output): --dtype does not apply to GGUF outputs; use --type"),
             (["convert", tiny, directory + "/out.safetensors", "--type", "q8_0"],
-             "bfq: error: \(directory)/out.safetensors: --type, --tensor-type and --layout apply to .gguf outputs only"),
+             "bfq: error: \(directory)/out.safetensors: --type, --tensor-type and --layout sdcpp|comfy apply to .gguf outputs only"),
             (["convert", tiny, output, "--tensor-type", "attn"], "bfq: error: --tensor-type attn: expected PATTERN=TYPE"),
             (["convert", BFQProcess.path("gguf/types.source.safetensors"), output, "--layout", "comfy"],
              "bfq: error: \(BFQProcess.path("gguf/types.source.safetensors")): no SD 1.x/2.x or SDXL UNet, which --layout comfy needs"),

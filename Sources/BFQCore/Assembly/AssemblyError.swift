@@ -16,6 +16,13 @@ public enum AssemblyError: Error, CustomStringConvertible, Equatable {
     case outputFolderHoldsOtherFiles(path: String, file: String)
     case outputFolderHoldsInput(path: String, input: String)
 
+    /// `configDisagrees` from the error a check of `weights` against `config` threw, without its leading "WEIGHTS: ".
+    static func disagreement(config: String, weights: String, _ error: UNetError) -> AssemblyError {
+        let text = "\(error)"
+        return .configDisagrees(config: config, weights: weights,
+                                detail: text.hasPrefix(weights + ": ") ? String(text.dropFirst(weights.count + 2)) : text)
+    }
+
     public var description: String {
         switch self {
         case let .badIndex(path, rule):

@@ -112,9 +112,7 @@ public enum DiffusersFolder {
         do {
             try config.check(names: names, shapes: weights.tensors.map(\.shape), path: weights.path)
         } catch let error as UNetError {
-            let text = "\(error)"
-            let detail = text.hasPrefix(weights.path + ": ") ? String(text.dropFirst(weights.path.count + 2)) : text
-            throw AssemblyError.configDisagrees(config: path, weights: weights.path, detail: detail)
+            throw AssemblyError.disagreement(config: path, weights: weights.path, error)
         }
     }
 

@@ -24,12 +24,11 @@ public struct FolderConversion {
         }
         let names = plan.outputs.map(\.name), shapes = plan.outputs.map(\.shape)
         if let unetConfig {
+            let given = try UNetConfig.load(unetConfig)
             do {
-                try UNetConfig.load(unetConfig).check(names: names, shapes: shapes, path: plan.checkpoint.path)
+                try given.check(names: names, shapes: shapes, path: plan.checkpoint.path)
             } catch let error as UNetError {
-                let text = "\(error)", prefix = plan.checkpoint.path + ": "
-                throw AssemblyError.configDisagrees(config: unetConfig, weights: plan.checkpoint.path,
-                                                    detail: text.hasPrefix(prefix) ? String(text.dropFirst(prefix.count)) : text)
+                throw AssemblyError.disagreement(config: unetConfig, weights: plan.checkpoint.path, error)
             }
             config = (try TextFile.read(unetConfig), unetConfig)
             return

@@ -178,17 +178,17 @@ public struct ModelRecognition: Sendable, Equatable {
         return layout
     }()
 
-    /// Non-UNet parts of a full checkpoint, found by the prefixes ldm and diffusers use.
+    /// Non-UNet parts of a full checkpoint, found by the prefixes ldm, sgm and diffusers use (`CheckpointComponent`).
     private static func otherComponents(_ names: [String]) -> [Component] {
-        let prefixes: [(Component, [String])] = [
-            (.ema, ["model_ema."]), (.vae, ["first_stage_model.", "vae."]),
-            (.textEncoder, ["cond_stage_model.", "text_encoder.", "conditioner."]),
-        ]
-        return prefixes.compactMap { component, starts in
-            let found = names.contains { name in
-                starts.contains { name.hasPrefix($0) } && name != "model_ema.decay" && name != "model_ema.num_updates"
+        var found = Set<Component>()
+        for name in names {
+            if CheckpointComponent.isEMAWeight(name) { found.insert(.ema) }
+            switch CheckpointComponent.classify(name)?.component {
+            case .vae?: found.insert(.vae)
+            case .textEncoder?, .textEncoder2?: found.insert(.textEncoder)
+            case .unet?, nil: break
             }
-            return found ? component : nil
         }
+        return [.ema, .vae, .textEncoder].filter(found.contains)
     }
 }
