@@ -7,11 +7,11 @@ import Foundation
 enum OutputChecks {
     /// Targets for `outputs` (nil entries skipped, order kept), each refusing to replace any existing file of `inputs`.
     static func targets(_ outputs: [String?], inputs: [String?], durable: Bool = true) throws -> [String: OutputTarget] {
-        // A shard index or a diffusers folder stands for the files it reads.
+        // A shard index or a diffusers folder (or its model_index.json) stands for the files it reads too.
         let mapped = try inputs.compactMap { $0 }.filter { FileManager.default.fileExists(atPath: $0) }.flatMap { path -> [MappedFile] in
             if DiffusersFolder.isFolder(path) { return try CheckpointFile.open(path).files }
-            let shards = path.lowercased().hasSuffix(".index.json") ? (try? ShardIndex.open(path))?.files ?? [] : []
-            return [try MappedFile(path: path)] + shards
+            let read = path.lowercased().hasSuffix(".json") ? (try? CheckpointFile.open(path))?.files ?? [] : []
+            return [try MappedFile(path: path)] + read
         }
         var seen: [String: String] = [:]
         var targets: [String: OutputTarget] = [:]

@@ -15,6 +15,7 @@ public enum AssemblyError: Error, CustomStringConvertible, Equatable {
     case badShardSize(String)
     case outputFolderHoldsOtherFiles(path: String, file: String)
     case outputFolderHoldsInput(path: String, input: String)
+    case outputFolderUnnamed(path: String)
 
     /// `configDisagrees` from the error a check of `weights` against `config` threw, without its leading "WEIGHTS: ".
     static func disagreement(config: String, weights: String, _ error: UNetError) -> AssemblyError {
@@ -56,6 +57,8 @@ public enum AssemblyError: Error, CustomStringConvertible, Equatable {
             return "--shard-size must be a size such as 5GB, 500MB, 2GiB or a byte count of at least 1, not \"\(text)\""
         case let .outputFolderHoldsOtherFiles(path, file):
             return "\(path): exists and holds \(file), which bfq does not write there; refusing to replace the folder"
+        case let .outputFolderUnnamed(path):
+            return "\(path): an output folder is replaced by renaming, so it must be named (not ., .. or /)"
         case let .outputFolderHoldsInput(path, input):
             return "\(path): holds the input \(input); refusing to replace it"
         }

@@ -1,4 +1,5 @@
 import Crypto
+import Foundation
 import Dispatch
 
 /// SHA-256 of a checkpoint's bytes, as the manifest's `source.sha256` records it (64 lowercase hex digits): of its
@@ -30,7 +31,7 @@ enum SourceDigest {
     /// The manifest's record of the checkpoint opened from `path` whose bytes are `files`: the last component of
     /// `path` (the file, shard index or folder), the files' total size and `sha256(of:)`.
     static func source(_ files: [MappedFile], path: String) -> ContainerManifest.SourceFile {
-        let name = path.split(separator: "/").last.map(String.init) ?? path
+        let name = URL(fileURLWithPath: path).standardizedFileURL.lastPathComponent
         return ContainerManifest.SourceFile(name: name, size: files.reduce(0) { $0 + $1.count }, sha256: sha256(of: files))
     }
 }

@@ -164,7 +164,7 @@ public final class AtomicFileWriter {
         try flushBuffer()
         if durable, fsync(fd) != 0 { throw FileError.cannotWrite(path: path, errno: errno) }
         releaseBuffer()
-        if let folder { return folder.adopt(self) }
+        if let folder { return try folder.adopt(self) }
         try place(at: path)
     }
 

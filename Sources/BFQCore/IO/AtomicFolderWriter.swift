@@ -10,6 +10,8 @@ import Foundation
 /// folder is renamed away first), then removes the old one. So an interrupted run leaves the previous folder or
 /// nothing: while files are written nothing is named, and in the moments of `commit()` SIGINT, SIGTERM and SIGHUP
 /// remove the hidden folder (`InterruptCleanup`); only SIGKILL or power loss in those moments can leave it behind.
+/// A folder of more than `openFiles` files (open descriptors are limited) links finished files into the hidden
+/// folder as it goes, so for those, a SIGKILL while writing can leave the hidden folder too.
 ///
 /// An existing folder is replaced only when every entry in it is a file `replaceable` accepts and none is an input,
 /// so pointing the output at a folder of other things is refused rather than emptied.
@@ -19,8 +21,12 @@ public final class AtomicFolderWriter: @unchecked Sendable {
     let parent: String
     private let inputs: [MappedFile]
     private let durable: Bool
-    /// Finished files waiting for `commit()`, with their names.
+    /// Finished files waiting to be linked, with their names.
     private var files: [(writer: AtomicFileWriter, name: String)] = []
+    /// The hidden folder the files are linked into, once made.
+    private var temporary: String?
+    /// Finished files kept open (unnamed) at most; more are linked into the hidden folder as they finish.
+    static let openFiles = 32
 
     /// Checks the target; nothing is created until the files are written.
     public init(path: String, inputs: [MappedFile], durable: Bool, replaceable: (String) -> Bool) throws {
@@ -29,6 +35,10 @@ public final class AtomicFolderWriter: @unchecked Sendable {
         self.inputs = inputs
         self.durable = durable
         parent = trimmed.lastIndex(of: "/").map { String(trimmed[...$0]) } ?? ""
+        // The folder is replaced by renaming: "." , ".." and "/" cannot be.
+        guard ![".", "..", "/"].contains(trimmed.split(separator: "/").last.map(String.init) ?? "/") else {
+            throw AssemblyError.outputFolderUnnamed(path: path)
+        }
         try Self.checkReplaceable(trimmed, inputs: inputs, replaceable: replaceable)
         guard access(parent.isEmpty ? "." : parent, W_OK | X_OK) == 0 else { throw FileError.cannotWrite(path: trimmed, errno: errno) }
     }
@@ -38,13 +48,25 @@ public final class AtomicFolderWriter: @unchecked Sendable {
         OutputTarget(path: path + "/" + name, inputs: inputs, durable: durable, folder: self)
     }
 
-    /// Takes a finished file (from `AtomicFileWriter.commit()`).
-    func adopt(_ writer: AtomicFileWriter) {
-        files.append((writer, writer.path.split(separator: "/").last.map(String.init) ?? writer.path))
+    deinit {
+        if let temporary { discard(temporary) }
     }
 
-    /// Puts the complete folder, with every file written so far, in place of any previous one.
-    public func commit() throws {
+    /// Takes a finished file (from `AtomicFileWriter.commit()`).
+    func adopt(_ writer: AtomicFileWriter) throws {
+        files.append((writer, writer.path.split(separator: "/").last.map(String.init) ?? writer.path))
+        if files.count > Self.openFiles { try link() }
+    }
+
+    /// Links the finished files into the hidden folder, making it first.
+    private func link() throws {
+        let temporary = try self.temporary ?? makeTemporary()
+        self.temporary = temporary
+        for (writer, name) in files { try writer.place(at: temporary + "/" + name) }
+        files = []
+    }
+
+    private func makeTemporary() throws -> String {
         let base = path.split(separator: "/").last.map(String.init) ?? path
         var template = Array((parent + "." + base + ".tmp-XXXXXX").utf8CString)
         guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
@@ -52,14 +74,22 @@ public final class AtomicFolderWriter: @unchecked Sendable {
         }
         let temporary = String(cString: made)
         InterruptCleanup.register(temporary)
-        var placed = false
-        defer { if !placed { discard(temporary) } }
         // mkdtemp makes the folder private; the output gets the mode a new folder would (0777 less the umask).
         let mask = umask(0)
         umask(mask)
         chmod(temporary, 0o777 & ~mask)
-        for (writer, name) in files { try writer.place(at: temporary + "/" + name) }
-        files = []
+        return temporary
+    }
+
+    /// Puts the complete folder, with every file written so far, in place of any previous one.
+    public func commit() throws {
+        try link()
+        let temporary = self.temporary!
+        var placed = false
+        defer {
+            if !placed { discard(temporary) }
+            self.temporary = nil
+        }
         if durable { Self.sync(temporary) }
         var info = stat()
         if lstat(path, &info) != 0 {

@@ -8,7 +8,8 @@ import CBFQShims
 /// Removes the temporary files and folders of unfinished writes when the process is interrupted (SIGINT, SIGTERM,
 /// SIGHUP), then exits with the conventional status 128 + signal.
 enum InterruptCleanup {
-    private static let capacity = 16
+    /// Slots: a folder's finished files (at most `AtomicFolderWriter.openFiles`) and its hidden folders, and more.
+    private static let capacity = 64
     private static let pathLength = 4096
     /// Fixed slots of NUL-terminated paths, readable from a signal handler without locks or allocation.
     nonisolated(unsafe) private static let slots: UnsafeMutablePointer<CChar> = {
