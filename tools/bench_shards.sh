@@ -34,6 +34,6 @@ pair() {  # label, then the arguments after bfq with INPUT where the checkpoint 
   farm-bench -n "$runs" --timeout 1800 --vs "$bfq ${*//INPUT/$single}" -- "$bfq" "${@//INPUT/$index}" 2>&1 | grep -v '^$'
 }
 pair "inspect" inspect INPUT
-pair "stats" stats INPUT --format csv
+pair "stats" stats INPUT --csv
 pair "convert to one f16 safetensors" convert INPUT "$out" --no-fsync
 rm -f "$out"

@@ -29,9 +29,10 @@ enum JSONStrictness {
                 index += 1
             case UInt8(ascii: "\""):
                 let start = index
-                let (decoded, next) = try decodeString(text, from: index)
+                let isKey = !stack.isEmpty && stack[stack.count - 1].isObject && stack[stack.count - 1].expectingKey
+                let (decoded, next) = try decodeString(text, from: index, keep: isKey)
                 index = next
-                if !stack.isEmpty, stack[stack.count - 1].isObject, stack[stack.count - 1].expectingKey {
+                if isKey {
                     stack[stack.count - 1].expectingKey = false
                     if decoded.contains(0) {
                         throw JSONError.syntax(offset: start, reason: "object key contains a NUL character")
@@ -66,19 +67,22 @@ enum JSONStrictness {
         (UInt8(ascii: "0") ... UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: ".")
     }
 
-    /// Decodes the string literal starting at the quote at `start`; returns its UTF-8 bytes and the index after it.
-    private static func decodeString(_ text: UnsafeRawBufferPointer, from start: Int) throws -> ([UInt8], Int) {
+    /// Decodes the string literal starting at the quote at `start`; returns its UTF-8 bytes (when `keep`; checked
+    /// either way) and the index after it.
+    private static func decodeString(_ text: UnsafeRawBufferPointer, from start: Int, keep: Bool) throws -> ([UInt8], Int) {
         var out: [UInt8] = []
         var index = start + 1
         while index < text.count {
+            // A run of plain bytes is taken whole.
+            let run = index
+            while index < text.count, text[index] >= 0x20, text[index] != UInt8(ascii: "\""), text[index] != UInt8(ascii: "\\") {
+                index += 1
+            }
+            if keep, index > run { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: text[run ..< index])) }
+            guard index < text.count else { break }
             let byte = text[index]
             if byte == UInt8(ascii: "\"") { return (out, index + 1) }
             if byte < 0x20 { throw JSONError.syntax(offset: index, reason: "raw control character in a string") }
-            guard byte == UInt8(ascii: "\\") else {
-                out.append(byte)
-                index += 1
-                continue
-            }
             guard index + 1 < text.count else { break }
             let escape = text[index + 1]
             index += 2
