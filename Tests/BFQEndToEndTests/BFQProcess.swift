@@ -49,6 +49,35 @@ enum BFQProcess {
     }
 
     static func temporaryDirectory() throws -> String { try TestPaths.temporaryDirectory() }
+
+    /// Starts `bfq arguments` with its output discarded, for tests that signal it while it runs.
+    static func start(_ arguments: [String], environment: [String: String] = [:]) throws -> Process {
+        let process = Process()
+        process.executableURL = productsDirectory.appendingPathComponent("bfq")
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
+    /// Writes a safetensors file of 1-D f16 tensors (name, element count) of zeros, sparse on disk, so large inputs
+    /// cost nothing to make.
+    static func sparseSafetensors(_ path: String, tensors: [(String, Int)]) throws {
+        var offset = 0
+        var members: [String] = []
+        for (name, count) in tensors {
+            members.append(#""\#(name)":{"dtype":"F16","shape":[\#(count)],"data_offsets":[\#(offset),\#(offset + 2 * count)]}"#)
+            offset += 2 * count
+        }
+        var header = Array(("{" + members.joined(separator: ",") + "}").utf8)
+        header += [UInt8](repeating: 0x20, count: (8 - header.count % 8) % 8)
+        try Data(withUnsafeBytes(of: UInt64(header.count).littleEndian, Array.init) + header).write(to: URL(fileURLWithPath: path))
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try handle.truncate(atOffset: UInt64(8 + header.count + offset))
+        try handle.close()
+    }
 }
 
 extension BFQProcess {

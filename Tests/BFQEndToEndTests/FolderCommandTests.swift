@@ -755,7 +755,7 @@ final class FolderCommandTests: XCTestCase {
         var entries: [(String, String)] = []
         for shard in 0 ..< 3 {
             let name = "model-0000\(shard + 1)-of-00003.safetensors"
-            try sparseSafetensors(big + "/" + name, tensors: [("t\(shard)", elements)])
+            try BFQProcess.sparseSafetensors(big + "/" + name, tensors: [("t\(shard)", elements)])
             entries.append(("t\(shard)", name))
         }
         let bigIndex = big + "/model.safetensors.index.json"
@@ -763,7 +763,7 @@ final class FolderCommandTests: XCTestCase {
                                                    "weight_map": Dictionary(uniqueKeysWithValues: entries)])
             .write(to: URL(fileURLWithPath: bigIndex))
         let bigFile = try BFQProcess.temporaryDirectory() + "/one.safetensors"
-        try sparseSafetensors(bigFile, tensors: (0 ..< 3).map { ("t\($0)", elements) })
+        try BFQProcess.sparseSafetensors(bigFile, tensors: (0 ..< 3).map { ("t\($0)", elements) })
         let fileToFile = try peak(["convert", bigFile, directory + "/out.safetensors", "--dtype", "f32", "--no-fsync"])
         XCTAssertLessThanOrEqual(try peak(["convert", bigIndex, directory + "/out.safetensors", "--dtype", "f32", "--no-fsync"]),
                                  fileToFile + allowance)
@@ -771,21 +771,5 @@ final class FolderCommandTests: XCTestCase {
                                  fileToFile + allowance)
         XCTAssertLessThanOrEqual(try peak(["convert", big, directory + "/out", "--dtype", "f32", "--shard-size", "50MB", "--no-fsync"]),
                                  fileToFile + allowance)
-    }
-
-    /// A safetensors file of F16 zeros (name, element count), sparse on disk.
-    private func sparseSafetensors(_ path: String, tensors: [(String, Int)]) throws {
-        var offset = 0
-        var members: [String] = []
-        for (name, count) in tensors {
-            members.append(#""\#(name)":{"dtype":"F16","shape":[\#(count)],"data_offsets":[\#(offset),\#(offset + 2 * count)]}"#)
-            offset += 2 * count
-        }
-        var header = Array(("{" + members.joined(separator: ",") + "}").utf8)
-        header += [UInt8](repeating: 0x20, count: (8 - header.count % 8) % 8)
-        try Data(withUnsafeBytes(of: UInt64(header.count).littleEndian, Array.init) + header).write(to: URL(fileURLWithPath: path))
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-        try handle.truncate(atOffset: UInt64(8 + header.count + offset))
-        try handle.close()
     }
 }

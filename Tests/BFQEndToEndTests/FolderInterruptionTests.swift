@@ -5,31 +5,11 @@ import XCTest
 /// the output name nothing, the previous folder intact, or the complete new folder, never part of one; SIGTERM and
 /// SIGINT leave nothing else beside it, and SIGKILL at most the hidden folder of a commit it interrupted.
 final class FolderInterruptionTests: XCTestCase {
-    /// A safetensors file of `tensors` tensors of `elements` f16 zeros each, sparse on disk, so it costs nothing to make.
+    /// A safetensors file of `tensors` tensors of `elements` f16 zeros each, sparse on disk.
     private func sparseInput(in directory: String, tensors: Int, elements: Int) throws -> String {
         let path = directory + "/zeros.safetensors"
-        let members = (0 ..< tensors).map { index in
-            #""t\#(index)":{"dtype":"F16","shape":[\#(elements)],"data_offsets":[\#(index * elements * 2),\#((index + 1) * elements * 2)]}"#
-        }
-        var header = Array(("{" + members.joined(separator: ",") + "}").utf8)
-        header += [UInt8](repeating: 0x20, count: (8 - header.count % 8) % 8)
-        try Data(withUnsafeBytes(of: UInt64(header.count).littleEndian, Array.init) + header).write(to: URL(fileURLWithPath: path))
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-        try handle.truncate(atOffset: UInt64(8 + header.count + tensors * elements * 2))
-        try handle.close()
+        try BFQProcess.sparseSafetensors(path, tensors: (0 ..< tensors).map { ("t\($0)", elements) })
         return path
-    }
-
-    /// Starts `bfq arguments`, with output discarded.
-    private func start(_ arguments: [String], environment: [String: String]) throws -> Process {
-        let process = Process()
-        process.executableURL = BFQProcess.productsDirectory.appendingPathComponent("bfq")
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        return process
     }
 
     /// The files of the folder `path` and their bytes; nil when there is nothing there.
@@ -56,7 +36,7 @@ final class FolderInterruptionTests: XCTestCase {
         let outputName = (output as NSString).lastPathComponent
         let others = Set(try fileManager.contentsOfDirectory(atPath: directory)).subtracting([outputName])
         var began = Date()
-        let complete = try start(arguments, environment: environment)
+        let complete = try BFQProcess.start(arguments, environment: environment)
         complete.waitUntilExit()
         var duration = Date().timeIntervalSince(began)
         XCTAssertEqual(complete.terminationStatus, 0, file: file, line: line)
@@ -73,7 +53,7 @@ final class FolderInterruptionTests: XCTestCase {
             let signal = signals[interrupted % signals.count]
             let delay = Double.random(in: 0 ..< duration, using: &generator)
             began = Date()
-            let process = try start(arguments, environment: environment)
+            let process = try BFQProcess.start(arguments, environment: environment)
             usleep(UInt32(delay * 1e6))
             let running = process.isRunning
             kill(process.processIdentifier, signal)
@@ -137,7 +117,7 @@ final class FolderInterruptionTests: XCTestCase {
         let directory = try BFQProcess.temporaryDirectory()
         let input = try sparseInput(in: directory, tensors: 24, elements: 4 << 20)
         let output = directory + "/out"
-        let process = try start(["convert", input, output, "--dtype", "f32", "--shard-size", "20MB"],
+        let process = try BFQProcess.start(["convert", input, output, "--dtype", "f32", "--shard-size", "20MB"],
                                 environment: ["BFQ_TEMPORARY_FILES": "named"])
         // Waits until 20 shards wait under hidden names, then interrupts.
         var hiddenShards = 0

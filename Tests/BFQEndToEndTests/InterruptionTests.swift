@@ -8,26 +8,8 @@ final class InterruptionTests: XCTestCase {
     /// A safetensors file of 64 Mi f16 zeros, sparse on disk, so it costs nothing to make; f32 output is 256 MiB.
     private func largeSparseInput(in directory: String) throws -> String {
         let path = directory + "/zeros.safetensors"
-        let elements = 1 << 26
-        var header = Array(#"{"zeros":{"dtype":"F16","shape":[\#(elements)],"data_offsets":[0,\#(elements * 2)]}}"#.utf8)
-        header += [UInt8](repeating: 0x20, count: (8 - header.count % 8) % 8)
-        try Data(withUnsafeBytes(of: UInt64(header.count).littleEndian, Array.init) + header).write(to: URL(fileURLWithPath: path))
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-        try handle.truncate(atOffset: UInt64(8 + header.count + elements * 2))
-        try handle.close()
+        try BFQProcess.sparseSafetensors(path, tensors: [("zeros", 1 << 26)])
         return path
-    }
-
-    /// Starts `bfq arguments`, with output discarded.
-    private func start(_ arguments: [String], environment: [String: String]) throws -> Process {
-        let process = Process()
-        process.executableURL = BFQProcess.productsDirectory.appendingPathComponent("bfq")
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        return process
     }
 
     /// Runs `arguments` (which write `output`) once to completion for the finished bytes and its duration, then
@@ -41,7 +23,7 @@ final class InterruptionTests: XCTestCase {
         let outputName = (output as NSString).lastPathComponent
         let others = Set(try FileManager.default.contentsOfDirectory(atPath: directory)).subtracting([outputName])
         var began = Date()
-        let complete = try start(arguments, environment: environment)
+        let complete = try BFQProcess.start(arguments, environment: environment)
         complete.waitUntilExit()
         var duration = Date().timeIntervalSince(began)
         XCTAssertEqual(complete.terminationStatus, 0, file: file, line: line)
@@ -57,7 +39,7 @@ final class InterruptionTests: XCTestCase {
             let signal = signals[interrupted % signals.count]
             let delay = Double.random(in: 0 ..< duration, using: &generator)
             began = Date()
-            let process = try start(arguments, environment: environment)
+            let process = try BFQProcess.start(arguments, environment: environment)
             usleep(UInt32(delay * 1e6))
             let running = process.isRunning
             kill(process.processIdentifier, signal)

@@ -29,6 +29,9 @@ enum InterruptCleanup {
         defer { pthread_mutex_unlock(&lock) }
         if !installed {
             installed = true
+            // The slots are made (a lazy, once-guarded global) before any handler can run: a handler that reached
+            // them while they were being made would wait forever on their initialisation.
+            _ = slots
             for sig in signals { signal(sig, handler) }
         }
         let bytes = Array(path.utf8)
