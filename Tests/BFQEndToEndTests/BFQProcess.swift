@@ -62,6 +62,19 @@ enum BFQProcess {
         return process
     }
 
+    /// Starts `bfq arguments`, sends it `signal` after `delay` seconds and waits for it; whether it was still running
+    /// when signalled, and how long it ran.
+    static func interrupt(_ arguments: [String], after delay: Double, with signal: Int32,
+                          environment: [String: String] = [:]) throws -> (running: Bool, elapsed: TimeInterval) {
+        let began = Date()
+        let process = try start(arguments, environment: environment)
+        usleep(UInt32(delay * 1e6))
+        let running = process.isRunning
+        kill(process.processIdentifier, signal)
+        process.waitUntilExit()
+        return (running, Date().timeIntervalSince(began))
+    }
+
     /// Writes a safetensors file of 1-D f16 tensors (name, element count) of zeros, sparse on disk, so large inputs
     /// cost nothing to make.
     static func sparseSafetensors(_ path: String, tensors: [(String, Int)]) throws {

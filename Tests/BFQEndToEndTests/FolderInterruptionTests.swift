@@ -35,7 +35,7 @@ final class FolderInterruptionTests: XCTestCase {
         let directory = (output as NSString).deletingLastPathComponent
         let outputName = (output as NSString).lastPathComponent
         let others = Set(try fileManager.contentsOfDirectory(atPath: directory)).subtracting([outputName])
-        var began = Date()
+        let began = Date()
         let complete = try BFQProcess.start(arguments, environment: environment)
         complete.waitUntilExit()
         var duration = Date().timeIntervalSince(began)
@@ -52,13 +52,8 @@ final class FolderInterruptionTests: XCTestCase {
             if hadPrevious { try fileManager.copyItem(atPath: previous, toPath: output) }
             let signal = signals[interrupted % signals.count]
             let delay = Double.random(in: 0 ..< duration, using: &generator)
-            began = Date()
-            let process = try BFQProcess.start(arguments, environment: environment)
-            usleep(UInt32(delay * 1e6))
-            let running = process.isRunning
-            kill(process.processIdentifier, signal)
-            process.waitUntilExit()
-            if running { interrupted += 1 } else { duration = min(duration, Date().timeIntervalSince(began)) }
+            let (running, elapsed) = try BFQProcess.interrupt(arguments, after: delay, with: signal, environment: environment)
+            if running { interrupted += 1 } else { duration = min(duration, elapsed) }
             attempt += 1
             let context = "signal \(signal) after \(String(format: "%.3f", delay)) s (\(running ? "running" : "finished")), "
                 + (hadPrevious ? "with" : "without") + " a previous folder"
