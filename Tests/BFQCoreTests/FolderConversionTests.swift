@@ -113,10 +113,16 @@ final class FolderConversionTests: XCTestCase {
         XCTAssertThrowsError(try AtomicFolderWriter(path: output, inputs: [input], durable: false, replaceable: FolderConversion.writes)) {
             XCTAssertEqual($0 as? AssemblyError, .outputFolderHoldsInput(path: output, input: output + "/config.json"))
         }
+        // A file where the folder should go is not replaced either.
+        try "a file".write(toFile: directory + "/file", atomically: false, encoding: .utf8)
+        XCTAssertThrowsError(try AtomicFolderWriter(path: directory + "/file", inputs: [], durable: false, replaceable: FolderConversion.writes)) {
+            XCTAssertEqual($0 as? AssemblyError, .outputNotAFolder(path: directory + "/file"))
+        }
         for name in ["model-00001-of-00003.safetensors", "diffusion_pytorch_model.safetensors", "model.safetensors.index.json", "config.json"] {
             XCTAssertTrue(FolderConversion.writes(name), name)
         }
-        for name in ["model-1-of-3.safetensors", "model-00001-of-00003.bin", "unet.safetensors", "model.safetensors.tmp", "x.json"] {
+        for name in ["model-1-of-3.safetensors", "model-00001-of-00003.bin", "unet.safetensors", "model.safetensors.tmp", "x.json",
+                     "model-00001-of-00003.safetensors.index.json", "diffusion_pytorch_model.safetensors.index.json.bak"] {
             XCTAssertFalse(FolderConversion.writes(name), name)
         }
     }

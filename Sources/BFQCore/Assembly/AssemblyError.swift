@@ -16,6 +16,7 @@ public enum AssemblyError: Error, CustomStringConvertible, Equatable {
     case outputFolderHoldsOtherFiles(path: String, file: String)
     case outputFolderHoldsInput(path: String, input: String)
     case outputFolderUnnamed(path: String)
+    case outputNotAFolder(path: String)
 
     /// `configDisagrees` from the error a check of `weights` against `config` threw, without its leading "WEIGHTS: ".
     static func disagreement(config: String, weights: String, _ error: UNetError) -> AssemblyError {
@@ -57,6 +58,8 @@ public enum AssemblyError: Error, CustomStringConvertible, Equatable {
             return "--shard-size must be a size such as 5GB, 500MB, 2GiB or a byte count of at least 1, not \"\(text)\""
         case let .outputFolderHoldsOtherFiles(path, file):
             return "\(path): exists and holds \(file), which bfq does not write there; refusing to replace the folder"
+        case let .outputNotAFolder(path):
+            return "\(path): exists and is not a folder (a file or a symbolic link); this output is written as a folder"
         case let .outputFolderUnnamed(path):
             return "\(path): an output folder is replaced by renaming, so it must be named (not ., .. or /)"
         case let .outputFolderHoldsInput(path, input):

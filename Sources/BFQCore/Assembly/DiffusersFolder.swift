@@ -120,9 +120,9 @@ public enum DiffusersFolder {
     static func weightFile(in folder: String) throws -> String? {
         if let plain = weightNames.first(where: { access(folder + "/" + $0, F_OK) == 0 }) { return plain }
         // Variants: NAME.VARIANT.safetensors / .bin, or NAME.safetensors.index.VARIANT.json; one variant is read.
-        var variants: [String: [String]] = [:]
+        var variants: [String: [(file: String, rank: Int)]] = [:]
         for file in listing(folder) {
-            for base in weightNames {
+            for (rank, base) in weightNames.enumerated() {
                 let stem = base.replacingOccurrences(of: ".index.json", with: "")
                 let dot = stem.lastIndex(of: ".")!
                 let name = String(stem[..<dot]), ext = String(stem[dot...])
@@ -134,22 +134,16 @@ public enum DiffusersFolder {
                     variant = file.hasPrefix(name + ".") && file.hasSuffix(ext) ? String(file.dropFirst(name.count + 1).dropLast(ext.count)) : nil
                 }
                 if let variant, !variant.isEmpty, variant.allSatisfy({ $0 == "_" || $0.isASCII && ($0.isLetter || $0.isNumber) }) {
-                    variants[variant, default: []].append(file)
+                    variants[variant, default: []].append((file, rank))
                 }
             }
         }
         guard !variants.isEmpty else { return nil }
         guard variants.count == 1, let files = variants.values.first else {
-            throw AssemblyError.ambiguousWeights(folder: folder, files: variants.values.flatMap { $0 }.sorted())
+            throw AssemblyError.ambiguousWeights(folder: folder, files: variants.values.flatMap { $0.map(\.file) }.sorted())
         }
         // Within the variant, the order of weightNames.
-        return files.min { rank($0) < rank($1) }
-    }
-
-    private static func rank(_ file: String) -> Int {
-        let safetensors = file.contains(".safetensors"), index = file.hasSuffix(".json")
-        let diffusers = file.hasPrefix("diffusion_pytorch_model")
-        return (safetensors ? 0 : 4) + (diffusers ? 0 : 2) + (index ? 1 : 0)
+        return files.min { $0.rank < $1.rank }?.file
     }
 
     /// The names in `folder`, sorted.

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A conversion written as a folder, all of it or nothing (`AtomicFolderWriter`): safetensors shards of at most
 /// `shardSize` bytes with their index, named as transformers and diffusers name them (`NAME-00001-of-00003.safetensors`,
 /// `NAME.safetensors.index.json`; one shard is `NAME.safetensors` alone), and for the diffusers layout a UNet folder
@@ -48,7 +50,7 @@ public struct FolderConversion {
     /// The name of shard `index`.
     public func shardName(_ index: Int) -> String {
         guard shards.count > 1 else { return stem + ".safetensors" }
-        return stem + "-" + Self.fiveDigits(index + 1) + "-of-" + Self.fiveDigits(shards.count) + ".safetensors"
+        return stem + String(format: "-%05d-of-%05d.safetensors", index + 1, shards.count)
     }
 
     /// The index's name, when there is more than one shard.
@@ -71,19 +73,8 @@ public struct FolderConversion {
 
     /// Whether `name` is a file a folder conversion writes (of either stem), so a previous output may be replaced.
     public static func writes(_ name: String) -> Bool {
-        if name == "config.json" { return true }
-        for stem in ["model", "diffusion_pytorch_model"] {
-            if name == stem + ".safetensors" || name == stem + ".safetensors.index.json" { return true }
-            let pattern = Array(name.utf8)
-            let prefix = Array((stem + "-").utf8), suffix = Array(".safetensors".utf8)
-            guard pattern.starts(with: prefix), pattern.count == prefix.count + 14 + suffix.count,
-                  Array(pattern.suffix(suffix.count)) == suffix else { continue }
-            let middle = pattern[prefix.count ..< prefix.count + 14]
-            if middle.enumerated().allSatisfy({ offset, byte in
-                (5 ..< 9).contains(offset) ? byte == Array("-of-".utf8)[offset - 5] : (48 ... 57).contains(byte)
-            }) { return true }
-        }
-        return false
+        let written = try! Regex(#"(model|diffusion_pytorch_model)(-[0-9]{5}-of-[0-9]{5}\.safetensors|\.safetensors|\.safetensors\.index\.json)"#)
+        return name == "config.json" || (try? written.wholeMatch(in: name)) != nil
     }
 
     /// Writes the folder at `path`. Shards carry the checkpoint's metadata with `format: pt`, which transformers'
@@ -108,11 +99,6 @@ public struct FolderConversion {
             + (shards.count == 1 ? shardName(0) : "\(shards.count) shards with \(indexName!)")
         if let config { line += "; config.json " + (config.source == "weights" ? "inferred from the weights" : "from \(config.source)") }
         return line
-    }
-
-    private static func fiveDigits(_ value: Int) -> String {
-        let text = String(value)
-        return String(repeating: "0", count: max(0, 5 - text.count)) + text
     }
 
     /// The tensors of one shard, read through the whole plan.

@@ -80,8 +80,8 @@ public struct CheckpointSurgery: Sendable, Equatable {
             if let only { throw CheckpointError.noTensorsMatch(path: checkpoint.path, prefix: only) }
             throw CheckpointError.nothingToKeep(path: checkpoint.path)
         }
-        var seen: [String: String] = [:]
-        for entry in kept where seen.updateValue(entry.name, forKey: entry.name) != nil {
+        var seen = Set<String>()
+        for entry in kept where !seen.insert(entry.name).inserted {
             throw CheckpointError.duplicateOutputName(path: checkpoint.path, tensor: entry.name)
         }
         result.tensors = kept
@@ -136,7 +136,8 @@ public struct CheckpointSurgery: Sendable, Equatable {
             guard var copy = byName[key] else {
                 throw CheckpointError.emaMissing(path: checkpoint.path, tensor: entry.name, ema: key)
             }
-            guard copy.shape == entry.shape, copy.dtype == entry.dtype else {
+            // The copy's own dtype is kept (an fp32 EMA beside an fp16 model is the EMA the user asked for).
+            guard copy.shape == entry.shape, copy.dtype.isFloatingPoint else {
                 throw CheckpointError.emaMismatch(path: checkpoint.path, tensor: entry.name, ema: key,
                                                   found: "\(copy.dtype.rawValue) \(copy.shape)", expected: "\(entry.dtype.rawValue) \(entry.shape)")
             }

@@ -137,7 +137,7 @@ public final class AtomicFolderWriter: @unchecked Sendable {
         var info = stat()
         guard lstat(path, &info) == 0 else { return }
         guard (info.st_mode & S_IFMT) == S_IFDIR else {
-            throw AssemblyError.outputFolderHoldsOtherFiles(path: path, file: "(it is a file, not a folder)")
+            throw AssemblyError.outputNotAFolder(path: path)
         }
         let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
         for name in names.sorted() {
